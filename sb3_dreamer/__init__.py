@@ -1,0 +1,14 @@
+"""sb3-dreamer: the Dreamer family of world-model agents as Stable-Baselines3 algorithms."""
+
+import os
+
+# Headless MuJoCo rendering (DeepMind Control pixels) works out of the box with EGL.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from sb3_dreamer.common.buffers import SequenceReplayBuffer
+from sb3_dreamer.dreamer import Dreamer
+from sb3_dreamer.presets import SMALL_VECTOR
+
+__version__ = "0.1.0"
+
+__all__ = ["SMALL_VECTOR", "Dreamer", "SequenceReplayBuffer", "__version__"]

@@ -1,0 +1,1 @@
+"""Parts shared by every algorithm of the Dreamer family."""

@@ -1,0 +1,193 @@
+"""Episode-aware sequence replay for world-model learning."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
+from stable_baselines3.common.preprocessing import get_obs_shape
+from stable_baselines3.common.vec_env import VecNormalize
+
+#: key under which a non-Dict observation is handled inside the world model
+OBS_KEY = "observation"
+
+
+class SequenceSamples(NamedTuple):
+    """A batch of replayed sequences, batch first: ``(B, L, ...)``.
+
+    Row ``t`` holds the observation ``o_t``, the action ``a_{t-1}`` that led to it (zero at an episode's
+    first step) and the reward received on arriving at ``o_t``.
+    """
+
+    observations: dict[str, th.Tensor]
+    actions: th.Tensor
+    rewards: th.Tensor
+    is_first: th.Tensor
+    is_terminal: th.Tensor
+
+
+def action_dim(action_space: spaces.Space) -> int:
+    """Size of the action as the world model sees it: one-hot for Discrete, flat for Box."""
+    if isinstance(action_space, spaces.Discrete):
+        return int(action_space.n)
+    return int(np.prod(action_space.shape))
+
+
+class SequenceReplayBuffer(ReplayBuffer):
+    """Replay of whole episodes in one stream per environment, sampled as fixed-length sequences.
+
+    Each observation is stored once: an episode of ``T`` transitions takes ``T + 1`` rows (its first
+    observation, then one row per step holding the next observation). Images keep their dtype (uint8).
+    There is no ``next_observations`` array, so SB3's ``optimize_memory_usage`` has nothing to add.
+
+    A sampled sequence is ``L`` consecutive rows of one stream, never across the write head. It may
+    cross an episode boundary: the row that starts the new episode has ``is_first`` set and the RSSM
+    resets its state there; the first row of every sample is marked ``is_first`` too, since filtering
+    starts from the zero state. ``dones`` holds terminations (the zero continue target); time-limit
+    truncations are kept apart in ``timeouts`` and only start a new episode.
+
+    :param buffer_size: capacity in rows (observations), shared evenly by the environments
+    :param observation_space: observation space
+    :param action_space: action space (Box or Discrete)
+    :param device: device of the sampled tensors
+    :param n_envs: number of parallel environments, one stream each
+    :param optimize_memory_usage: must be False: observations are already stored once
+    :param handle_timeout_termination: treat ``TimeLimit.truncated`` as truncation, not termination
+    """
+
+    observations: np.ndarray | dict[str, np.ndarray]  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        optimize_memory_usage: bool = False,
+        handle_timeout_termination: bool = True,
+    ) -> None:
+        if optimize_memory_usage:
+            raise ValueError("SequenceReplayBuffer stores each observation once already; leave optimize_memory_usage=False.")
+        # ReplayBuffer.__init__ would allocate next_observations, which this layout does not need.
+        BaseBuffer.__init__(self, buffer_size, observation_space, action_space, device, n_envs=n_envs)
+        self.optimize_memory_usage = False
+        self.handle_timeout_termination = handle_timeout_termination
+        self.action_dim = action_dim(action_space)
+        self.obs_shape = get_obs_shape(observation_space)  # type: ignore[assignment]
+        size = (self.buffer_size, n_envs)
+        # np.zeros maps untouched pages lazily, so a large buffer costs memory only as it fills.
+        if isinstance(observation_space, spaces.Dict):
+            self.observations = {
+                key: np.zeros(size + shape, dtype=observation_space[key].dtype)
+                for key, shape in self.obs_shape.items()  # type: ignore[union-attr]
+            }
+        else:
+            self.observations = np.zeros(size + self.obs_shape, dtype=observation_space.dtype)
+        self.actions = np.zeros((*size, self.action_dim), dtype=np.float32)
+        self.rewards = np.zeros(size, dtype=np.float32)
+        self.dones = np.zeros(size, dtype=np.float32)
+        self.timeouts = np.zeros(size, dtype=np.float32)
+        self.is_first = np.zeros(size, dtype=bool)
+        self.env_pos = np.zeros(n_envs, dtype=np.int64)
+        self.env_full = np.zeros(n_envs, dtype=bool)
+        self._next_is_first = np.ones(n_envs, dtype=bool)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the buffer's arrays (its bound: allocated up front, filled lazily)."""
+        arrays = [self.actions, self.rewards, self.dones, self.timeouts, self.is_first]
+        obs = self.observations.values() if isinstance(self.observations, dict) else [self.observations]
+        return sum(a.nbytes for a in [*arrays, *obs])
+
+    def stream_sizes(self) -> np.ndarray:
+        """Rows stored in each environment's stream."""
+        return np.where(self.env_full, self.buffer_size, self.env_pos)
+
+    def size(self) -> int:
+        """Rows stored over all streams."""
+        return int(self.stream_sizes().sum())
+
+    def reset(self) -> None:
+        super().reset()
+        self.env_pos[:] = 0
+        self.env_full[:] = False
+        self._next_is_first[:] = True
+
+    def mark_episode_starts(self) -> None:
+        """Start a new episode in every stream: the algorithm calls it after it resets the environments."""
+        self._next_is_first[:] = True
+
+    def _write(
+        self, env: int, obs: Any, action: np.ndarray, reward: float, first: bool, terminal: bool, timeout: bool
+    ) -> None:
+        i = self.env_pos[env]
+        if isinstance(self.observations, dict):
+            for key in self.observations:
+                self.observations[key][i, env] = np.asarray(obs[key]).reshape(self.obs_shape[key])  # type: ignore[index]
+        else:
+            self.observations[i, env] = np.asarray(obs).reshape(self.obs_shape)
+        self.actions[i, env] = action
+        self.rewards[i, env] = reward
+        self.is_first[i, env] = first
+        self.dones[i, env] = terminal
+        self.timeouts[i, env] = timeout
+        self.env_pos[env] = (i + 1) % self.buffer_size
+        self.env_full[env] |= self.env_pos[env] == 0
+        self.pos, self.full = int(self.env_pos[0]), bool(self.env_full[0])
+
+    def add(  # type: ignore[override]
+        self,
+        obs: np.ndarray | dict[str, np.ndarray],
+        next_obs: np.ndarray | dict[str, np.ndarray],
+        action: np.ndarray,
+        reward: np.ndarray,
+        done: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """Store one vectorised step; ``action`` is in the model's space (scaled Box or one-hot)."""
+        action = np.asarray(action, dtype=np.float32).reshape(self.n_envs, self.action_dim)
+        for env in range(self.n_envs):
+            env_obs = {k: v[env] for k, v in obs.items()} if isinstance(obs, dict) else obs[env]
+            env_next = {k: v[env] for k, v in next_obs.items()} if isinstance(next_obs, dict) else next_obs[env]
+            timeout = bool(self.handle_timeout_termination and infos[env].get("TimeLimit.truncated", False))
+            if self._next_is_first[env]:
+                self._write(env, env_obs, np.zeros(self.action_dim, np.float32), 0.0, True, False, False)
+            self._write(env, env_next, action[env], float(reward[env]), False, bool(done[env]) and not timeout, timeout)
+            self._next_is_first[env] = bool(done[env])
+
+    def sample(  # type: ignore[override]
+        self, batch_size: int, env: VecNormalize | None = None, sequence_length: int = 50
+    ) -> SequenceSamples:
+        """Sample ``batch_size`` sequences of ``sequence_length`` rows (fewer while the buffer holds fewer).
+
+        Streams are chosen uniformly, start rows uniformly among those whose whole window is stored.
+        """
+        sizes = self.stream_sizes()
+        if sizes.max() == 0:
+            raise RuntimeError("Cannot sample from an empty replay buffer.")
+        candidates = np.flatnonzero(sizes > 0)
+        length = int(min(sequence_length, sizes[candidates].min()))
+        envs = candidates[np.random.randint(0, len(candidates), size=batch_size)]
+        starts = np.random.randint(0, sizes[envs] - length + 1)
+        oldest = np.where(self.env_full[envs], self.env_pos[envs], 0)
+        rows = (oldest[:, None] + starts[:, None] + np.arange(length)) % self.buffer_size
+        cols = envs[:, None]
+        if isinstance(self.observations, dict):
+            obs = {key: value[rows, cols] for key, value in self.observations.items()}
+        else:
+            obs = self.observations[rows, cols]
+        obs = self._normalize_obs(obs, env)  # type: ignore[arg-type]
+        obs_dict = obs if isinstance(obs, dict) else {OBS_KEY: obs}
+        is_first = self.is_first[rows, cols]
+        is_first[:, 0] = True
+        return SequenceSamples(
+            observations={key: th.as_tensor(value, device=self.device) for key, value in obs_dict.items()},
+            actions=self.to_torch(self.actions[rows, cols]),
+            rewards=self.to_torch(self._normalize_reward(self.rewards[rows, cols], env)),
+            is_first=th.as_tensor(is_first, device=self.device),
+            is_terminal=th.as_tensor(self.dones[rows, cols] > 0, device=self.device),
+        )

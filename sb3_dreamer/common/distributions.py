@@ -1,0 +1,47 @@
+"""Probability distributions used by the world model and the actor.
+
+Everything here is a thin layer over :mod:`torch.distributions`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch as th
+import torch.nn.functional as F
+from torch import distributions as td
+
+
+def tanh_normal(mean: th.Tensor, std: th.Tensor) -> td.Independent:
+    """Tanh-squashed diagonal Gaussian for bounded continuous actions (Dreamer V1, Sec. 3 "Action model").
+
+    ``rsample`` is reparameterised, so gradients of imagined returns flow back into the actor
+    through the learned dynamics. ``cache_size=1`` lets ``log_prob`` of a fresh sample reuse the
+    pre-tanh value instead of inverting tanh at +-1.
+    """
+    base = td.Normal(mean, std)
+    return td.Independent(td.TransformedDistribution(base, [td.TanhTransform(cache_size=1)]), 1)
+
+
+def tanh_normal_mode(dist: td.Independent) -> th.Tensor:
+    """Deterministic action of a :func:`tanh_normal`: tanh of the Gaussian mean."""
+    return th.tanh(dist.base_dist.base_dist.mean)
+
+
+def one_hot_straight_through(logits: th.Tensor) -> td.OneHotCategoricalStraightThrough:
+    """Categorical over one-hot vectors whose ``rsample`` passes straight-through gradients.
+
+    The sample is ``one_hot + probs - probs.detach()`` (Bengio et al., 2013), so it is exactly one-hot
+    in the forward pass and has the gradient of the probabilities in the backward pass.
+    """
+    return td.OneHotCategoricalStraightThrough(logits=logits)
+
+
+def one_hot_mode(dist: td.OneHotCategorical) -> th.Tensor:
+    """Most likely one-hot vector of a categorical distribution."""
+    return F.one_hot(dist.logits.argmax(-1), dist.logits.shape[-1]).to(dist.logits.dtype)
+
+
+def inverse_softplus(x: float) -> float:
+    """``y`` such that ``softplus(y) == x``; used to start the actor's std at a chosen value."""
+    return math.log(math.expm1(x))

@@ -1,0 +1,148 @@
+"""Encoders, decoders and MLP heads of the world model and the actor-critic.
+
+Images go through a convolutional encoder (Dreamer V1, Appendix A: four stride-2 convolutions of
+depth 32, 64, 128, 256) and a mirrored transposed-convolution decoder; vectors go through MLPs.
+A Dict observation gets one encoder and one decoder per key, and the embeddings are concatenated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space
+from torch import nn
+
+#: number of stride-2 convolutions in the image encoder
+CNN_LAYERS = 4
+#: the smallest image side the encoder accepts (each layer halves it)
+MIN_IMAGE_SIZE = 2**CNN_LAYERS
+
+
+def mlp(input_dim: int, hidden: list[int], output_dim: int | None, activation: type[nn.Module]) -> nn.Sequential:
+    """Fully connected layers with ``activation`` between them; no activation after the output layer."""
+    layers: list[nn.Module] = []
+    last = input_dim
+    for width in hidden:
+        layers += [nn.Linear(last, width), activation()]
+        last = width
+    if output_dim is not None:
+        layers.append(nn.Linear(last, output_dim))
+    return nn.Sequential(*layers)
+
+
+def is_image_key(space: spaces.Space, normalize_images: bool) -> bool:
+    """Whether a (sub)space is treated as an image: 3-D, and uint8 in [0, 255] unless images come normalised."""
+    return is_image_space(space, check_channels=False, normalized_image=not normalize_images)
+
+
+class ConvEncoder(nn.Module):
+    """Convolutional image encoder: ``(B, C, H, W)`` floats to a flat embedding.
+
+    Kernel 4, stride 2, padding 1 halves each side exactly, so a 64x64 image becomes 4x4x(8*depth);
+    any side of at least 16 pixels works, and the decoder mirrors the exact shapes.
+    """
+
+    def __init__(self, shape: tuple[int, ...], depth: int, activation: type[nn.Module]) -> None:
+        super().__init__()
+        channels, height, width = shape
+        if min(height, width) < MIN_IMAGE_SIZE:
+            raise ValueError(
+                f"Image observations must be at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels (channel-first "
+                f"shape {shape} after transposition); resize them (e.g. gymnasium.wrappers.ResizeObservation) "
+                "or use MlpPolicy, which flattens them."
+            )
+        layers: list[nn.Module] = []
+        self.shapes = [(channels, height, width)]
+        for i in range(CNN_LAYERS):
+            out_channels = depth * 2**i
+            layers += [nn.Conv2d(channels, out_channels, kernel_size=4, stride=2, padding=1), activation()]
+            channels, height, width = out_channels, height // 2, width // 2
+            self.shapes.append((channels, height, width))
+        self.net = nn.Sequential(*layers, nn.Flatten())
+        self.output_dim = channels * height * width
+
+    def forward(self, image: th.Tensor) -> th.Tensor:
+        batch_shape = image.shape[:-3]
+        return self.net(image.reshape(-1, *image.shape[-3:])).reshape(*batch_shape, -1)
+
+
+class ConvDecoder(nn.Module):
+    """Transposed-convolution decoder that mirrors a :class:`ConvEncoder` back to the exact image shape."""
+
+    def __init__(self, feature_dim: int, shapes: list[tuple[int, int, int]], activation: type[nn.Module]) -> None:
+        super().__init__()
+        self.first_shape = shapes[-1]
+        self.output_shape = shapes[0]
+        layers: list[nn.Module] = [nn.Linear(feature_dim, int(np.prod(self.first_shape))), nn.Unflatten(-1, self.first_shape)]
+        for i in range(CNN_LAYERS, 0, -1):
+            (in_channels, _, _), (out_channels, out_h, out_w) = shapes[i], shapes[i - 1]
+            in_h, in_w = shapes[i][1:]
+            # kernel 4, stride 2, padding 1 gives 2 * size + output_padding
+            padding = (out_h - 2 * in_h, out_w - 2 * in_w)
+            layers.append(nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, output_padding=padding))
+            if i > 1:
+                layers.append(activation())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, features: th.Tensor) -> th.Tensor:
+        batch_shape = features.shape[:-1]
+        return self.net(features.reshape(-1, features.shape[-1])).reshape(*batch_shape, *self.output_shape)
+
+
+class MultiEncoder(nn.Module):
+    """One encoder per observation key (CNN for images, MLP for vectors); embeddings are concatenated."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        image_keys: list[str],
+        hidden: list[int],
+        cnn_depth: int,
+        cnn_output_dim: int | None,
+        activation: type[nn.Module],
+    ) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleDict()
+        self.output_dim = 0
+        for key, subspace in observation_space.spaces.items():
+            if key in image_keys:
+                cnn = ConvEncoder(subspace.shape, cnn_depth, activation)
+                if cnn_output_dim is None:
+                    self.encoders[key] = cnn
+                    self.output_dim += cnn.output_dim
+                else:
+                    self.encoders[key] = nn.Sequential(cnn, nn.Linear(cnn.output_dim, cnn_output_dim))
+                    self.output_dim += cnn_output_dim
+            else:
+                self.encoders[key] = mlp(get_flattened_obs_dim(subspace), hidden, None, activation)
+                self.output_dim += hidden[-1] if hidden else get_flattened_obs_dim(subspace)
+
+    def forward(self, obs: dict[str, th.Tensor]) -> th.Tensor:
+        return th.cat([encoder(obs[key]) for key, encoder in self.encoders.items()], dim=-1)
+
+
+class MultiDecoder(nn.Module):
+    """One decoder per observation key; each predicts the mean of a unit-variance Gaussian over that key."""
+
+    def __init__(
+        self,
+        feature_dim: int,
+        observation_space: spaces.Dict,
+        encoder: MultiEncoder,
+        image_keys: list[str],
+        hidden: list[int],
+        activation: type[nn.Module],
+    ) -> None:
+        super().__init__()
+        self.decoders = nn.ModuleDict()
+        for key, subspace in observation_space.spaces.items():
+            if key in image_keys:
+                cnn = encoder.encoders[key]
+                cnn = cnn if isinstance(cnn, ConvEncoder) else cnn[0]
+                self.decoders[key] = ConvDecoder(feature_dim, cnn.shapes, activation)
+            else:
+                self.decoders[key] = mlp(feature_dim, hidden, get_flattened_obs_dim(subspace), activation)
+
+    def forward(self, features: th.Tensor) -> dict[str, th.Tensor]:
+        return {key: decoder(features) for key, decoder in self.decoders.items()}

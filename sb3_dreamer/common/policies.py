@@ -1,0 +1,380 @@
+"""The Dreamer policy: world model (encoder, RSSM, decoder, reward and continue models) plus actor and critic.
+
+It acts recurrently, as sb3-contrib's ``RecurrentPPO`` does:
+``predict(obs, state, episode_start, deterministic) -> (action, state)``, where ``state`` is the tuple of
+numpy arrays ``(h, z, a)``, batch first: the deterministic and stochastic model state after the last
+observation and the last action taken.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import preprocess_obs
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from torch import distributions as td
+from torch import nn
+
+from sb3_dreamer.common.buffers import OBS_KEY, action_dim
+from sb3_dreamer.common.distributions import (
+    inverse_softplus,
+    one_hot_mode,
+    one_hot_straight_through,
+    tanh_normal,
+    tanh_normal_mode,
+)
+from sb3_dreamer.common.networks import MultiDecoder, MultiEncoder, is_image_key, mlp
+from sb3_dreamer.common.rssm import RSSM, GaussianLatent, LatentState
+
+#: network widths of Dreamer V1 (Appendix A and the reference code): 400 units, ELU
+DEFAULT_NET_ARCH: dict[str, list[int]] = {
+    "encoder": [400, 400],
+    "decoder": [400, 400],
+    "reward": [400, 400],
+    "continue": [400, 400, 400],
+    "actor": [400, 400, 400, 400],
+    "critic": [400, 400, 400],
+}
+SUPPORTED_OBS_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+RecurrentState = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class Actor(nn.Module):
+    """Action model ``q(a_t | s_t)``: tanh-Normal for Box actions, straight-through one-hot for Discrete.
+
+    As in Dreamer V1 (Sec. 3), the Gaussian mean is soft-clipped to [-5, 5] and the std starts near 5
+    before the tanh, so that early actions spread over the whole range.
+    """
+
+    def __init__(self, feature_size: int, action_space: spaces.Space, hidden: list[int], activation: type[nn.Module]):
+        super().__init__()
+        self.discrete = isinstance(action_space, spaces.Discrete)
+        self.action_dim = action_dim(action_space)
+        self.net = mlp(feature_size, hidden, self.action_dim * (1 if self.discrete else 2), activation)
+        self.init_std = inverse_softplus(5.0)
+
+    def forward(self, features: th.Tensor) -> td.Distribution:
+        out = self.net(features)
+        if self.discrete:
+            return one_hot_straight_through(out)
+        mean, std = out.chunk(2, dim=-1)
+        mean = 5.0 * th.tanh(mean / 5.0)
+        std = nn.functional.softplus(std + self.init_std) + 1e-4
+        return tanh_normal(mean, std)
+
+    def mode(self, dist: td.Distribution) -> th.Tensor:
+        return one_hot_mode(dist) if self.discrete else tanh_normal_mode(dist)  # type: ignore[arg-type]
+
+
+class WorldModel(nn.Module):
+    """Encoder, RSSM, decoder (one head per observation key), RewardModel and the optional ContinueModel."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        image_keys: list[str],
+        action_dim: int,
+        net_arch: dict[str, list[int]],
+        activation: type[nn.Module],
+        deterministic_size: int,
+        stochastic_size: int,
+        hidden_size: int,
+        cnn_depth: int,
+        cnn_output_dim: int | None,
+        continue_model: bool,
+    ) -> None:
+        super().__init__()
+        self.encoder = MultiEncoder(observation_space, image_keys, net_arch["encoder"], cnn_depth, cnn_output_dim, activation)
+        self.rssm = RSSM(
+            self.encoder.output_dim, action_dim, deterministic_size, GaussianLatent(stochastic_size), hidden_size, activation
+        )
+        features = self.rssm.feature_size
+        self.decoder = MultiDecoder(features, observation_space, self.encoder, image_keys, net_arch["decoder"], activation)
+        self.reward_model = mlp(features, net_arch["reward"], 1, activation)
+        self.continue_model = mlp(features, net_arch["continue"], 1, activation) if continue_model else None
+
+
+class DreamerPolicy(BasePolicy):
+    """World model and actor-critic of Dreamer, with recurrent ``predict``.
+
+    :param observation_space: observation space (Box, Discrete, MultiDiscrete, MultiBinary or a flat Dict of them)
+    :param action_space: action space (Box with finite bounds, or Discrete)
+    :param lr_schedule: learning-rate schedule of the world model (the actor and critic optimizers start
+        with it and are set by the algorithm before every update)
+    :param net_arch: hidden layers of the MLPs: one list for all of them, or a dict with any of the keys
+        ``encoder``, ``decoder``, ``reward``, ``continue``, ``actor``, ``critic`` (defaults: Dreamer V1's)
+    :param activation_fn: activation of every network (ELU in Dreamer V1)
+    :param deterministic_size: size of the GRU state ``h_t``
+    :param stochastic_size: size of the stochastic state ``z_t``
+    :param hidden_size: width of the RSSM's hidden layers
+    :param cnn_depth: channels of the first convolution (doubled at each of the four layers)
+    :param features_extractor_kwargs: SB3's name for encoder options: ``cnn_output_dim`` (or its SB3 alias
+        ``features_dim``) adds a linear projection of each image embedding to that size
+    :param continue_model: learn a ContinueModel that predicts episode termination
+    :param target_critic: keep a slow copy of the critic for the lambda-return targets
+    :param normalize_images: scale uint8 images to [0, 1] (then centred on 0); pass False for images
+        that are already normalised (VecNormalize)
+    :param optimizer_class: optimizer of the world model, actor and critic
+    :param optimizer_kwargs: extra optimizer arguments
+    """
+
+    #: how observations are routed to CNNs: "never" (MlpPolicy), "required" (CnnPolicy) or "auto" (MultiInputPolicy)
+    image_mode: ClassVar[str] = "auto"
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.ELU,
+        deterministic_size: int = 200,
+        stochastic_size: int = 30,
+        hidden_size: int = 200,
+        cnn_depth: int = 32,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        continue_model: bool = True,
+        target_critic: bool = False,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor_kwargs=features_extractor_kwargs,
+            normalize_images=normalize_images,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            squash_output=isinstance(action_space, spaces.Box),
+        )
+        self._check_spaces()
+        self.obs_spaces = self._as_dict(observation_space)
+        self.image_keys = self._image_keys()
+        self.net_arch = net_arch
+        self.activation_fn = activation_fn
+        self.deterministic_size = deterministic_size
+        self.stochastic_size = stochastic_size
+        self.hidden_size = hidden_size
+        self.cnn_depth = cnn_depth
+        self.use_continue_model = continue_model
+        self.use_target_critic = target_critic
+        arch = dict(DEFAULT_NET_ARCH)
+        if isinstance(net_arch, dict):
+            unknown = set(net_arch) - set(arch)
+            if unknown:
+                raise ValueError(f"Unknown net_arch keys {sorted(unknown)}; expected some of {sorted(arch)}.")
+            arch.update(net_arch)
+        elif net_arch is not None:
+            arch = {key: list(net_arch) for key in arch}
+        extractor = dict(self.features_extractor_kwargs)
+        cnn_output_dim = extractor.pop("cnn_output_dim", extractor.pop("features_dim", None))
+        if extractor:
+            raise ValueError(f"Unknown features_extractor_kwargs {sorted(extractor)}; expected cnn_output_dim.")
+
+        self.world_model = WorldModel(
+            self.obs_spaces,
+            self.image_keys,
+            action_dim(action_space),
+            arch,
+            activation_fn,
+            deterministic_size,
+            stochastic_size,
+            hidden_size,
+            cnn_depth,
+            cnn_output_dim,
+            continue_model,
+        )
+        features = self.world_model.rssm.feature_size
+        self.actor = Actor(features, action_space, arch["actor"], activation_fn)
+        self.critic = mlp(features, arch["critic"], 1, activation_fn)
+        self.critic_target = mlp(features, arch["critic"], 1, activation_fn) if target_critic else None
+        if self.critic_target is not None:
+            self.critic_target.load_state_dict(self.critic.state_dict())
+            self.critic_target.requires_grad_(False)
+        lr = lr_schedule(1)
+        self.optimizer = optimizer_class(self.world_model.parameters(), lr=lr, **self.optimizer_kwargs)
+        self.actor_optimizer = optimizer_class(self.actor.parameters(), lr=lr, **self.optimizer_kwargs)
+        self.critic_optimizer = optimizer_class(self.critic.parameters(), lr=lr, **self.optimizer_kwargs)
+
+    # ---------------------------------------------------------------- spaces
+    def _check_spaces(self) -> None:
+        name = type(self).__name__
+        if isinstance(self.action_space, spaces.Box):
+            if not (np.all(np.isfinite(self.action_space.low)) and np.all(np.isfinite(self.action_space.high))):
+                raise ValueError(f"{name} needs a Box action space with finite bounds, got {self.action_space}.")
+        elif not isinstance(self.action_space, spaces.Discrete):
+            raise ValueError(f"{name} supports Box and Discrete action spaces, not {self.action_space}.")
+        if isinstance(self.observation_space, spaces.Dict):
+            if self.image_mode != "auto":
+                raise ValueError(f"Dict observation spaces need MultiInputPolicy, not {name}.")
+            subspaces = dict(self.observation_space.spaces)
+        else:
+            subspaces = {OBS_KEY: self.observation_space}
+        for key, subspace in subspaces.items():
+            if not isinstance(subspace, SUPPORTED_OBS_SPACES):
+                raise ValueError(
+                    f"{name} cannot encode observation {key!r} of space {subspace}; supported: "
+                    "Box, Discrete, MultiDiscrete, MultiBinary, and flat Dicts of them."
+                )
+        if self.image_mode == "required":
+            assert is_image_key(self.observation_space, self.normalize_images), (
+                f"CnnPolicy needs image observations (3-D Box, uint8 in [0, 255]), not {self.observation_space}. "
+                "Use MlpPolicy for vectors, MultiInputPolicy for Dicts, or pass normalize_images=False for "
+                "images that are already normalised (VecNormalize)."
+            )
+
+    @staticmethod
+    def _as_dict(observation_space: spaces.Space) -> spaces.Dict:
+        if isinstance(observation_space, spaces.Dict):
+            return observation_space
+        return spaces.Dict({OBS_KEY: observation_space})
+
+    def _image_keys(self) -> list[str]:
+        if self.image_mode == "never":
+            return []
+        return [key for key, space in self.obs_spaces.spaces.items() if is_image_key(space, self.normalize_images)]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            lr_schedule=self._dummy_schedule,  # type: ignore[arg-type]
+            net_arch=self.net_arch,
+            activation_fn=self.activation_fn,
+            deterministic_size=self.deterministic_size,
+            stochastic_size=self.stochastic_size,
+            hidden_size=self.hidden_size,
+            cnn_depth=self.cnn_depth,
+            features_extractor_kwargs=self.features_extractor_kwargs,
+            continue_model=self.use_continue_model,
+            target_critic=self.use_target_critic,
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
+        )
+        return data
+
+    # ---------------------------------------------------------------- observations and actions
+    def preprocess(self, observations: dict[str, th.Tensor], batch_dims: int) -> dict[str, th.Tensor]:
+        """Observations as the networks read them: floats, one-hot for discrete parts, images centred on 0,
+        vectors flattened. The first ``batch_dims`` dimensions are batch dimensions."""
+        out = {}
+        for key, space in self.obs_spaces.spaces.items():
+            obs = observations[key]
+            batch_shape = obs.shape[:batch_dims]
+            flat = obs.reshape(-1, *obs.shape[batch_dims:])
+            x = preprocess_obs(flat, space, normalize_images=self.normalize_images)
+            if key in self.image_keys:
+                if self.normalize_images:
+                    x = x - 0.5
+                out[key] = x.reshape(*batch_shape, *x.shape[1:])
+            else:
+                out[key] = x.reshape(*batch_shape, -1)
+        return out
+
+    def to_env_action(self, action: np.ndarray) -> np.ndarray:
+        """Model-space actions (``[-1, 1]`` or one-hot, batch first) to environment actions."""
+        if isinstance(self.action_space, spaces.Discrete):
+            return action.argmax(-1).astype(self.action_space.dtype)
+        action = self.unscale_action(np.clip(action, -1.0, 1.0).reshape(-1, *self.action_space.shape))
+        return action.astype(self.action_space.dtype)
+
+    def to_model_action(self, action: np.ndarray) -> np.ndarray:
+        """Environment actions (batch first) to model space: scaled to ``[-1, 1]``, or one-hot."""
+        if isinstance(self.action_space, spaces.Discrete):
+            return np.eye(int(self.action_space.n), dtype=np.float32)[np.asarray(action).reshape(-1)]
+        scaled = self.scale_action(np.asarray(action).reshape(-1, *self.action_space.shape))
+        return scaled.reshape(scaled.shape[0], -1).astype(np.float32)
+
+    # ---------------------------------------------------------------- acting
+    def initial_state(self, batch_size: int) -> LatentState:
+        return self.world_model.rssm.initial_state(batch_size, self.device)
+
+    def forward(  # type: ignore[override]
+        self,
+        observations: dict[str, th.Tensor],
+        state: LatentState,
+        prev_action: th.Tensor,
+        episode_start: th.Tensor,
+        deterministic: bool = False,
+    ) -> tuple[th.Tensor, LatentState]:
+        """One step of acting: update the belief with ``o_t`` (the posterior), then pick ``a_t``.
+
+        Rows with ``episode_start`` restart from the zero state, exactly as ``is_first`` does in training.
+        """
+        embed = self.world_model.encoder(self.preprocess(observations, 1))
+        state, _, _ = self.world_model.rssm.observe_step(state, prev_action, embed, episode_start, deterministic)
+        dist = self.actor(state.features)
+        action = self.actor.mode(dist) if deterministic else dist.sample()
+        return action, state
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        """One step from the initial state (the stateless entry point of SB3's ``BasePolicy``)."""
+        obs = observation if isinstance(observation, dict) else {OBS_KEY: observation}
+        batch = next(iter(obs.values())).shape[0]
+        starts = th.ones(batch, dtype=th.bool, device=self.device)
+        zero_action = th.zeros(batch, self.actor.action_dim, device=self.device)
+        return self(obs, self.initial_state(batch), zero_action, starts, deterministic)[0]
+
+    def predict(  # type: ignore[override]
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: RecurrentState | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, RecurrentState]:
+        """Pick actions for a batch of observations and return the next recurrent state.
+
+        :param observation: the observations (one, or a batch)
+        :param state: ``(h, z, a)`` from the previous call, or None at the start of episodes
+        :param episode_start: which rows start a new episode (their state is reset)
+        :param deterministic: use the modes of the latent and action distributions
+        :return: the actions (in the environment's space) and the new state
+        """
+        self.set_training_mode(False)
+        obs_tensor, vectorized = self.obs_to_tensor(observation)
+        obs = obs_tensor if isinstance(obs_tensor, dict) else {OBS_KEY: obs_tensor}
+        batch = next(iter(obs.values())).shape[0]
+        n_actions = self.actor.action_dim
+        if state is None:
+            latent, prev_action = self.initial_state(batch), th.zeros(batch, n_actions, device=self.device)
+            starts = np.ones(batch, dtype=bool)
+        else:
+            expected = [(batch, self.deterministic_size), (batch, self.stochastic_size), (batch, n_actions)]
+            got = [tuple(np.shape(s)) for s in state] if len(state) == 3 else None
+            if got != expected:
+                raise ValueError(f"Recurrent state must be a tuple of arrays with shapes {expected}, got {got}.")
+            deter, stoch, prev_action = (th.as_tensor(np.asarray(s), dtype=th.float32, device=self.device) for s in state)
+            latent = LatentState(deter, stoch)
+            starts = np.zeros(batch, dtype=bool) if episode_start is None else np.asarray(episode_start, dtype=bool)
+            if starts.shape != (batch,):
+                raise ValueError(f"episode_start must have shape ({batch},), got {starts.shape}.")
+        with th.no_grad():
+            action, latent = self(obs, latent, prev_action, th.as_tensor(starts, device=self.device), deterministic)
+        model_action = action.cpu().numpy()
+        env_action = self.to_env_action(model_action)
+        if not vectorized:
+            env_action = env_action.squeeze(axis=0)
+        return env_action, (latent.deter.cpu().numpy(), latent.stoch.cpu().numpy(), model_action)
+
+
+class MlpPolicy(DreamerPolicy):
+    """Dreamer policy for vector observations (images, if given, are flattened)."""
+
+    image_mode = "never"
+
+
+class CnnPolicy(DreamerPolicy):
+    """Dreamer policy for image observations (uint8, channel-first or channel-last)."""
+
+    image_mode = "required"
+
+
+class MultiInputPolicy(DreamerPolicy):
+    """Dreamer policy for Dict observations: a CNN for each image key, an MLP for each other key."""
+
+    image_mode = "auto"

@@ -1,0 +1,161 @@
+"""Recurrent state-space model (RSSM), Dreamer V1 Sec. 3 / PlaNet Sec. 3.
+
+The model state ``s_t = (h_t, z_t)`` has a deterministic part ``h_t`` and a stochastic part ``z_t``:
+
+- RecurrentModel       ``h_t = f(h_{t-1}, z_{t-1}, a_{t-1})``  (a GRU)
+- TransitionModel      ``p(z_t | h_t)``                         (the prior, used in imagination)
+- RepresentationModel  ``q(z_t | h_t, e_t)``                    (the posterior, ``e_t`` embeds ``o_t``)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch as th
+import torch.nn.functional as F
+from torch import distributions as td
+from torch import nn
+
+from sb3_dreamer.common.networks import mlp
+
+
+class LatentState(NamedTuple):
+    """Model state ``s_t = (h_t, z_t)``; any leading batch shape."""
+
+    deter: th.Tensor
+    stoch: th.Tensor
+
+    @property
+    def features(self) -> th.Tensor:
+        """The concatenation ``[h_t, z_t]`` that every head (decoder, reward, actor, critic) reads."""
+        return th.cat([self.deter, self.stoch], dim=-1)
+
+    def detach(self) -> LatentState:
+        return LatentState(self.deter.detach(), self.stoch.detach())
+
+    def flatten(self) -> LatentState:
+        """Merge all leading dimensions into one batch dimension."""
+        return LatentState(self.deter.reshape(-1, self.deter.shape[-1]), self.stoch.reshape(-1, self.stoch.shape[-1]))
+
+
+class GaussianLatent(nn.Module):
+    """Diagonal Gaussian stochastic state of Dreamer V1: ``std = softplus(x) + min_std``."""
+
+    def __init__(self, size: int, min_std: float = 0.1) -> None:
+        super().__init__()
+        self.size = size
+        self.param_size = 2 * size
+        self.min_std = min_std
+
+    def dist(self, params: th.Tensor) -> td.Independent:
+        mean, std = params.chunk(2, dim=-1)
+        return td.Independent(td.Normal(mean, F.softplus(std) + self.min_std), 1)
+
+    def sample(self, params: th.Tensor, deterministic: bool = False) -> th.Tensor:
+        dist = self.dist(params)
+        return dist.mean if deterministic else dist.rsample()
+
+
+class RecurrentModel(nn.Module):
+    """``h_t = GRU(h_{t-1}, MLP([z_{t-1}, a_{t-1}]))``."""
+
+    def __init__(self, stoch_size: int, action_dim: int, deter_size: int, hidden_size: int, activation: type[nn.Module]):
+        super().__init__()
+        self.input = mlp(stoch_size + action_dim, [hidden_size], None, activation)
+        self.gru = nn.GRUCell(hidden_size, deter_size)
+
+    def forward(self, deter: th.Tensor, stoch: th.Tensor, action: th.Tensor) -> th.Tensor:
+        return self.gru(self.input(th.cat([stoch, action], dim=-1)), deter)
+
+
+class TransitionModel(nn.Module):
+    """Prior ``p(z_t | h_t)``: parameters of the latent distribution from the deterministic state."""
+
+    def __init__(self, deter_size: int, hidden_size: int, param_size: int, activation: type[nn.Module]):
+        super().__init__()
+        self.net = mlp(deter_size, [hidden_size], param_size, activation)
+
+    def forward(self, deter: th.Tensor) -> th.Tensor:
+        return self.net(deter)
+
+
+class RepresentationModel(nn.Module):
+    """Posterior ``q(z_t | h_t, e_t)``: parameters of the latent distribution given the observation embedding."""
+
+    def __init__(self, deter_size: int, embed_size: int, hidden_size: int, param_size: int, activation: type[nn.Module]):
+        super().__init__()
+        self.net = mlp(deter_size + embed_size, [hidden_size], param_size, activation)
+
+    def forward(self, deter: th.Tensor, embed: th.Tensor) -> th.Tensor:
+        return self.net(th.cat([deter, embed], dim=-1))
+
+
+class RSSM(nn.Module):
+    """The recurrent state-space model: filtering on real sequences and imagination from the prior."""
+
+    def __init__(
+        self,
+        embed_size: int,
+        action_dim: int,
+        deter_size: int,
+        latent: GaussianLatent,
+        hidden_size: int,
+        activation: type[nn.Module],
+    ) -> None:
+        super().__init__()
+        self.deter_size = deter_size
+        self.action_dim = action_dim
+        self.latent = latent
+        self.recurrent_model = RecurrentModel(latent.size, action_dim, deter_size, hidden_size, activation)
+        self.transition_model = TransitionModel(deter_size, hidden_size, latent.param_size, activation)
+        self.representation_model = RepresentationModel(deter_size, embed_size, hidden_size, latent.param_size, activation)
+
+    @property
+    def feature_size(self) -> int:
+        return self.deter_size + self.latent.size
+
+    def initial_state(self, batch_size: int, device: th.device) -> LatentState:
+        """The all-zero state that starts every episode."""
+        return LatentState(
+            th.zeros(batch_size, self.deter_size, device=device), th.zeros(batch_size, self.latent.size, device=device)
+        )
+
+    def observe_step(
+        self,
+        state: LatentState,
+        action: th.Tensor,
+        embed: th.Tensor,
+        is_first: th.Tensor,
+        deterministic: bool = False,
+    ) -> tuple[LatentState, th.Tensor, th.Tensor]:
+        """One filtering step. Rows with ``is_first`` restart from the zero state and zero action.
+
+        :return: posterior state, prior parameters, posterior parameters
+        """
+        keep = (~is_first).to(embed.dtype).unsqueeze(-1)
+        deter = self.recurrent_model(state.deter * keep, state.stoch * keep, action * keep)
+        prior_params = self.transition_model(deter)
+        post_params = self.representation_model(deter, embed)
+        stoch = self.latent.sample(post_params, deterministic)
+        return LatentState(deter, stoch), prior_params, post_params
+
+    def observe(self, embed: th.Tensor, actions: th.Tensor, is_first: th.Tensor) -> tuple[LatentState, th.Tensor, th.Tensor]:
+        """Filter a batch of sequences ``(B, L, ...)``; ``actions[:, t]`` is the action that led to ``o_t``.
+
+        :return: posterior states ``(B, L, ...)``, prior and posterior parameters ``(B, L, P)``
+        """
+        state = self.initial_state(embed.shape[0], embed.device)
+        deters, stochs, priors, posts = [], [], [], []
+        for t in range(embed.shape[1]):
+            state, prior, post = self.observe_step(state, actions[:, t], embed[:, t], is_first[:, t])
+            deters.append(state.deter)
+            stochs.append(state.stoch)
+            priors.append(prior)
+            posts.append(post)
+        states = LatentState(th.stack(deters, 1), th.stack(stochs, 1))
+        return states, th.stack(priors, 1), th.stack(posts, 1)
+
+    def imagine_step(self, state: LatentState, action: th.Tensor) -> LatentState:
+        """``s_{t+1} ~ p(s_{t+1} | s_t, a_t)`` with a reparameterised sample from the prior."""
+        deter = self.recurrent_model(state.deter, state.stoch, action)
+        return LatentState(deter, self.latent.sample(self.transition_model(deter)))

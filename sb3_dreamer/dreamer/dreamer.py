@@ -1,0 +1,417 @@
+"""Dreamer (V1): "Dream to Control: Learning Behaviors by Latent Imagination", Hafner et al., ICLR 2020.
+
+https://arxiv.org/abs/1912.01603
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Image
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TrainFrequencyUnit
+from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
+from torch import distributions as td
+
+from sb3_dreamer.common.buffers import SequenceReplayBuffer, SequenceSamples
+from sb3_dreamer.common.losses import free_nats_kl, frozen
+from sb3_dreamer.common.policies import CnnPolicy, DreamerPolicy, MlpPolicy, MultiInputPolicy
+from sb3_dreamer.common.returns import lambda_returns
+from sb3_dreamer.common.rssm import LatentState
+
+SelfDreamer = TypeVar("SelfDreamer", bound="Dreamer")
+
+
+class Dreamer(OffPolicyAlgorithm):
+    """
+    Dreamer (V1): a world model learned from replayed sequences, and an actor-critic learned purely from
+    trajectories imagined in its latent space, with analytic gradients through the learned dynamics.
+
+    Paper: https://arxiv.org/abs/1912.01603 (Algorithm 1). Defaults are the paper's for DeepMind Control;
+    ``num_timesteps`` counts policy steps (action repeat belongs to the environment), and the train ratio
+    (replayed steps per policy step) is ``gradient_steps * batch_size * sequence_length / (train_freq * n_envs)``:
+    625 with the defaults. The paper's 500 (100 updates of 50 x 50 steps per 1000 env frames at action
+    repeat 2) is ``train_freq=5``; the default 4 keeps collection aligned with step budgets that are
+    powers of two, as SB3's own tests and schedules expect.
+
+    :param policy: the policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy, ...)
+    :param env: the environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: world-model learning rate, a constant or a schedule of the remaining progress
+    :param actor_learning_rate: actor learning rate, a constant or a schedule
+    :param critic_learning_rate: critic (value model) learning rate, a constant or a schedule
+    :param buffer_size: replay capacity in stored observations (rows), shared by the environments
+    :param learning_starts: policy steps of uniformly random actions before learning starts
+        (the paper's 5 seed episodes of 1000 frames at action repeat 2)
+    :param batch_size: number of sequences per gradient update (B)
+    :param sequence_length: length of each replayed sequence (L)
+    :param train_freq: update the model every ``train_freq`` steps (or episodes, as ``(n, "episode")``)
+    :param gradient_steps: gradient updates after each rollout (-1: as many as steps collected)
+    :param gamma: discount factor
+    :param td_lambda: lambda of the lambda-returns (Eq. 6)
+    :param imagination_horizon: length H of imagined trajectories
+    :param imagination_starts: number of posterior states, drawn at random from the B x L of the batch,
+        that imagination starts from; None (the paper) starts from all of them
+    :param free_nats: KL below this many nats is not penalised
+    :param kl_scale: weight of the KL term in the world-model loss (beta)
+    :param max_grad_norm: gradient-norm clip of all three optimizers
+    :param exploration_noise: std of the Gaussian noise added to collected Box actions, or the probability
+        of a uniformly random action for Discrete actions
+    :param target_update_interval: copy the critic into a slow target critic every this many gradient
+        updates and compute the lambda-returns with it; 0 (the paper) uses the critic itself
+    :param image_log_interval: log reconstructions of image observations to TensorBoard every this many
+        gradient updates (0 disables)
+    :param replay_buffer_class: replay buffer class (a :class:`SequenceReplayBuffer`)
+    :param replay_buffer_kwargs: keyword arguments of the replay buffer
+    :param policy_kwargs: additional arguments for the policy on creation (see :class:`DreamerPolicy`)
+    :param stats_window_size: window size for the rollout logging (episodes)
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param verbose: 0 no output, 1 info messages, 2 debug messages
+    :param seed: seed for the pseudo random generators
+    :param device: device (cpu, cuda, ...) on which the code should be run
+    :param _init_setup_model: whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: DreamerPolicy
+    replay_buffer: SequenceReplayBuffer
+
+    def __init__(
+        self,
+        policy: str | type[DreamerPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 6e-4,
+        actor_learning_rate: float | Schedule = 8e-5,
+        critic_learning_rate: float | Schedule = 8e-5,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 2500,
+        batch_size: int = 50,
+        sequence_length: int = 50,
+        train_freq: int | tuple[int, str] = 4,
+        gradient_steps: int = 1,
+        gamma: float = 0.99,
+        td_lambda: float = 0.95,
+        imagination_horizon: int = 15,
+        imagination_starts: int | None = None,
+        free_nats: float = 3.0,
+        kl_scale: float = 1.0,
+        max_grad_norm: float = 100.0,
+        exploration_noise: float = 0.3,
+        target_update_interval: int = 0,
+        image_log_interval: int = 1000,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            replay_buffer_class=replay_buffer_class or SequenceReplayBuffer,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            sde_support=False,
+            support_multi_env=True,
+            supported_action_spaces=(spaces.Box, spaces.Discrete),
+        )
+        self.actor_learning_rate = actor_learning_rate
+        self.critic_learning_rate = critic_learning_rate
+        self.sequence_length = sequence_length
+        self.td_lambda = td_lambda
+        self.imagination_horizon = imagination_horizon
+        self.imagination_starts = imagination_starts
+        self.free_nats = free_nats
+        self.kl_scale = kl_scale
+        self.max_grad_norm = max_grad_norm
+        self.exploration_noise = exploration_noise
+        self.target_update_interval = target_update_interval
+        self.image_log_interval = image_log_interval
+        # Belief (h, z, last action) of the training environments; never saved, rebuilt after a reset.
+        self._collect_state: tuple[LatentState, th.Tensor] | None = None
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        self.policy_kwargs["target_critic"] = self.target_update_interval > 0
+        super()._setup_model()
+        if not isinstance(self.replay_buffer, SequenceReplayBuffer):
+            raise TypeError(f"Dreamer needs a SequenceReplayBuffer, got {type(self.replay_buffer).__name__}.")
+        self.actor_lr_schedule = FloatSchedule(self.actor_learning_rate)
+        self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
+
+    @property
+    def train_ratio(self) -> float | None:
+        """Replayed steps per policy step (None when training every ``n`` episodes)."""
+        if self.train_freq.unit != TrainFrequencyUnit.STEP:  # type: ignore[union-attr]
+            return None
+        replayed = self.batch_size * self.sequence_length
+        if self.gradient_steps < 0:
+            return float(replayed)
+        return self.gradient_steps * replayed / (self.train_freq.frequency * self.n_envs)  # type: ignore[union-attr]
+
+    # ------------------------------------------------------------------ collection
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        env_reset = reset_num_timesteps or self._last_obs is None
+        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        if env_reset:
+            # The environments start new episodes: so do the beliefs and the replay streams.
+            self._collect_state = None
+            self.replay_buffer.mark_episode_starts()
+        ratio = self.train_ratio
+        if ratio is not None:
+            self.logger.record("train/train_ratio", ratio)
+            if self.verbose >= 1:
+                print(f"Train ratio: {ratio:g} replayed steps per policy step")
+        return result
+
+    def _sample_action(
+        self,
+        learning_starts: int,
+        action_noise: ActionNoise | None = None,
+        n_envs: int = 1,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Random actions before ``learning_starts``, then the actor's sample plus exploration noise.
+
+        The executed action (noise included) is what the belief is updated with at the next step.
+        """
+        if self.num_timesteps < learning_starts:
+            action = np.array([self.action_space.sample() for _ in range(n_envs)])
+            self._collect_state = None
+            return action, self.policy.to_model_action(action)
+        obs_tensor, _ = self.policy.obs_to_tensor(self._last_obs)  # type: ignore[arg-type]
+        obs = obs_tensor if isinstance(obs_tensor, dict) else {"observation": obs_tensor}
+        if self._collect_state is None:
+            latent = self.policy.initial_state(n_envs)
+            prev_action = th.zeros(n_envs, self.policy.actor.action_dim, device=self.device)
+            starts = th.ones(n_envs, dtype=th.bool, device=self.device)
+        else:
+            latent, prev_action = self._collect_state
+            starts = th.as_tensor(self._last_episode_starts, dtype=th.bool, device=self.device)
+        with th.no_grad():
+            action, latent = self.policy(obs, latent, prev_action, starts)
+            action = self._explore(action)
+        self._collect_state = (latent, action)
+        buffer_action = action.cpu().numpy()
+        return self.policy.to_env_action(buffer_action), buffer_action
+
+    def _explore(self, action: th.Tensor) -> th.Tensor:
+        """Dreamer V1's exploration: additive Gaussian noise on Box actions, epsilon-random Discrete actions."""
+        if self.exploration_noise <= 0:
+            return action
+        if self.policy.actor.discrete:
+            random = th.nn.functional.one_hot(
+                th.randint(action.shape[-1], action.shape[:-1], device=action.device), action.shape[-1]
+            ).to(action.dtype)
+            replace = th.rand(action.shape[:-1], device=action.device) < self.exploration_noise
+            return th.where(replace.unsqueeze(-1), random, action)
+        return th.clamp(action + self.exploration_noise * th.randn_like(action), -1.0, 1.0)
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+        self._last_episode_starts = dones
+
+    # ------------------------------------------------------------------ training (Algorithm 1)
+    def train(self, gradient_steps: int, batch_size: int) -> None:
+        """Dreamer's update, Algorithm 1: for each gradient step, draw B sequences of length L from the
+        replay, learn the world model on them ("dynamics learning"), then learn the actor and critic on
+        trajectories imagined from every posterior state of the batch ("behavior learning")."""
+        self.policy.set_training_mode(True)
+        progress = self._current_progress_remaining
+        update_learning_rate(self.policy.optimizer, self.lr_schedule(progress))
+        update_learning_rate(self.policy.actor_optimizer, self.actor_lr_schedule(progress))
+        update_learning_rate(self.policy.critic_optimizer, self.critic_lr_schedule(progress))
+        metrics: dict[str, list[th.Tensor]] = {}
+        for _ in range(gradient_steps):
+            batch = self.replay_buffer.sample(batch_size, self._vec_normalize_env, self.sequence_length)
+            posterior, world_model_metrics = self._train_world_model(batch)
+            behavior_metrics = self._train_behavior(self._imagination_starts(posterior))
+            self._n_updates += 1
+            self._update_target_critic()
+            for key, value in {**world_model_metrics, **behavior_metrics}.items():
+                metrics.setdefault(key, []).append(value)
+        for key, values in metrics.items():
+            self.logger.record(f"train/{key}", th.stack(values).mean().item())
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/learning_rate", self.lr_schedule(progress))
+        self.logger.record("replay/size", self.replay_buffer.size())
+        self.logger.record("replay/bytes", self.replay_buffer.nbytes)
+
+    def _train_world_model(self, batch: SequenceSamples) -> tuple[LatentState, dict[str, th.Tensor]]:
+        """Dynamics learning: filter the sequences with the RSSM and maximise Eq. 10,
+        reconstruction + reward (+ continue) log-likelihood - kl_scale * max(free_nats, KL(posterior || prior))."""
+        policy, world_model = self.policy, self.policy.world_model
+        obs = policy.preprocess(batch.observations, batch_dims=2)
+        embed = world_model.encoder(obs)
+        posterior, prior_params, post_params = world_model.rssm.observe(embed, batch.actions, batch.is_first)
+        features = posterior.features
+
+        reconstruction = world_model.decoder(features)
+        reconstruction_loss = sum(
+            -unit_normal(reconstruction[key], obs[key].dim() - 2).log_prob(obs[key]).mean() for key in obs
+        )
+        reward_loss = -unit_normal(world_model.reward_model(features).squeeze(-1), 0).log_prob(batch.rewards).mean()
+        latent = world_model.rssm.latent
+        kl_loss, kl = free_nats_kl(latent.dist(post_params), latent.dist(prior_params), self.free_nats)
+        loss = reconstruction_loss + reward_loss + self.kl_scale * kl_loss
+        metrics = {"reconstruction_loss": reconstruction_loss, "reward_loss": reward_loss, "kl": kl}
+        if world_model.continue_model is not None:
+            logits = world_model.continue_model(features).squeeze(-1)
+            continue_loss = -td.Bernoulli(logits=logits).log_prob((~batch.is_terminal).float()).mean()
+            loss = loss + continue_loss
+            metrics["continue_loss"] = continue_loss
+        metrics["world_model_loss"] = loss
+        self._step(policy.optimizer, loss, world_model.parameters())
+        if self.image_log_interval > 0 and self._n_updates % self.image_log_interval == 0:
+            self._log_reconstructions(obs, reconstruction)
+        return posterior, {k: v.detach() for k, v in metrics.items()}
+
+    def _imagination_starts(self, posterior: LatentState) -> LatentState:
+        """Start states of imagination: the batch's posterior states (all, or ``imagination_starts`` of them)."""
+        start = posterior.flatten().detach()
+        n = start.deter.shape[0]
+        if self.imagination_starts is None or self.imagination_starts >= n:
+            return start
+        index = th.randperm(n, device=start.deter.device)[: self.imagination_starts]
+        return LatentState(start.deter[index], start.stoch[index])
+
+    def _train_behavior(self, start: LatentState) -> dict[str, th.Tensor]:
+        """Behavior learning: imagine H steps from each posterior state with the actor, then
+        maximise the lambda-returns (Eq. 7, gradients through the dynamics) and regress the critic
+        onto them (Eq. 8)."""
+        policy, world_model = self.policy, self.policy.world_model
+        target_critic = policy.critic_target or policy.critic
+        with frozen(world_model, policy.critic):
+            features, log_probs = self._imagine(start)
+            rewards = world_model.reward_model(features[1:]).squeeze(-1)
+            discounts = self.gamma * th.ones_like(rewards)
+            if world_model.continue_model is not None:
+                discounts = discounts * th.sigmoid(world_model.continue_model(features[1:]).squeeze(-1))
+            values = target_critic(features[1:]).squeeze(-1)
+            returns = lambda_returns(rewards, values, discounts, self.td_lambda)
+            # weight of imagined step k: its discount gamma^k times the probability that the episode runs there
+            weights = th.cumprod(th.cat([th.ones_like(discounts[:1]), discounts[:-1]]), 0).detach()
+            actor_loss = -(weights * returns).mean()
+        self._step(policy.actor_optimizer, actor_loss, policy.actor.parameters())
+
+        value_pred = policy.critic(features[:-1].detach()).squeeze(-1)
+        critic_loss = -(weights * unit_normal(value_pred, 0).log_prob(returns.detach())).mean()
+        self._step(policy.critic_optimizer, critic_loss, policy.critic.parameters())
+        return {
+            "actor_loss": actor_loss.detach(),
+            "critic_loss": critic_loss.detach(),
+            "actor_entropy": -log_probs.mean().detach(),
+            "imagined_return": returns.mean().detach(),
+        }
+
+    def _imagine(self, start: LatentState) -> tuple[th.Tensor, th.Tensor]:
+        """Roll the prior forward ``H`` steps with actions sampled from the actor (reparameterised or
+        straight-through), so that returns are differentiable in the actor's parameters.
+
+        :return: features of ``s_0 .. s_H`` ``(H + 1, N, F)`` and the log-probabilities of the actions ``(H, N)``
+        """
+        state, features, log_probs = start, [start.features], []
+        for _ in range(self.imagination_horizon):
+            dist = self.policy.actor(state.features.detach())
+            action = dist.rsample()
+            log_probs.append(dist.log_prob(action.detach()) if self.policy.actor.discrete else dist.log_prob(action))
+            state = self.policy.world_model.rssm.imagine_step(state, action)
+            features.append(state.features)
+        return th.stack(features), th.stack(log_probs)
+
+    def _step(self, optimizer: th.optim.Optimizer, loss: th.Tensor, parameters: Any) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        th.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
+        optimizer.step()
+
+    def _update_target_critic(self) -> None:
+        critic_target = self.policy.critic_target
+        if critic_target is not None and self._n_updates % self.target_update_interval == 0:
+            critic_target.load_state_dict(self.policy.critic.state_dict())
+
+    def _log_reconstructions(self, obs: dict[str, th.Tensor], reconstruction: dict[str, th.Tensor]) -> None:
+        """TensorBoard picture per image key: truth, reconstruction and error of the first 8 frames of a sequence."""
+        for key in self.policy.image_keys:
+            truth = obs[key][0, :8].detach()
+            pred = reconstruction[key][0, :8].detach()
+            offset = 0.5 if self.policy.normalize_images else 0.0
+            rows = th.cat([truth + offset, pred + offset, (pred - truth).abs()], dim=-2)  # stack vertically
+            grid = th.cat(list(rows), dim=-1).clamp(0, 1)  # frames side by side: (C, 3H, 8W)
+            if grid.shape[0] not in (1, 3):
+                grid = grid[:1]
+            self.logger.record(
+                f"world_model/reconstruction_{key}", Image(grid.cpu(), "CHW"), exclude=("stdout", "log", "json", "csv")
+            )
+
+    # ------------------------------------------------------------------ saving
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_collect_state", "actor_lr_schedule", "critic_lr_schedule"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer", "policy.actor_optimizer", "policy.critic_optimizer"], []
+
+    def learn(
+        self: SelfDreamer,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "Dreamer",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfDreamer:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+
+def unit_normal(mean: th.Tensor, event_dims: int) -> td.Distribution:
+    """Gaussian with unit variance over the last ``event_dims`` dimensions: its negative log-likelihood is
+    the squared error / 2 plus a constant (the paper's image, reward and value likelihoods)."""
+    return td.Independent(td.Normal(mean, 1.0), event_dims)
