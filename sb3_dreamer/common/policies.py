@@ -44,6 +44,20 @@ SUPPORTED_OBS_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, space
 RecurrentState = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+def check_observation_space(observation_space: spaces.Space) -> None:
+    """Raise a ValueError naming any part of the observation space the world model cannot encode."""
+    if isinstance(observation_space, spaces.Dict):
+        subspaces = dict(observation_space.spaces)
+    else:
+        subspaces = {OBS_KEY: observation_space}
+    for key, subspace in subspaces.items():
+        if not isinstance(subspace, SUPPORTED_OBS_SPACES):
+            raise ValueError(
+                f"Dreamer cannot encode observation {key!r} of space {subspace}; supported: "
+                "Box, Discrete, MultiDiscrete, MultiBinary, and flat Dicts of them."
+            )
+
+
 class Actor(nn.Module):
     """Action model ``q(a_t | s_t)``: tanh-Normal for Box actions, straight-through one-hot for Discrete.
 
@@ -210,18 +224,9 @@ class DreamerPolicy(BasePolicy):
                 raise ValueError(f"{name} needs a Box action space with finite bounds, got {self.action_space}.")
         elif not isinstance(self.action_space, spaces.Discrete):
             raise ValueError(f"{name} supports Box and Discrete action spaces, not {self.action_space}.")
-        if isinstance(self.observation_space, spaces.Dict):
-            if self.image_mode != "auto":
-                raise ValueError(f"Dict observation spaces need MultiInputPolicy, not {name}.")
-            subspaces = dict(self.observation_space.spaces)
-        else:
-            subspaces = {OBS_KEY: self.observation_space}
-        for key, subspace in subspaces.items():
-            if not isinstance(subspace, SUPPORTED_OBS_SPACES):
-                raise ValueError(
-                    f"{name} cannot encode observation {key!r} of space {subspace}; supported: "
-                    "Box, Discrete, MultiDiscrete, MultiBinary, and flat Dicts of them."
-                )
+        if isinstance(self.observation_space, spaces.Dict) and self.image_mode != "auto":
+            raise ValueError(f"Dict observation spaces need MultiInputPolicy, not {name}.")
+        check_observation_space(self.observation_space)
         if self.image_mode == "required":
             assert is_image_key(self.observation_space, self.normalize_images), (
                 f"CnnPolicy needs image observations (3-D Box, uint8 in [0, 255]), not {self.observation_space}. "

@@ -18,11 +18,12 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TrainFrequencyUnit
 from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
+from stable_baselines3.common.vec_env import VecEnv
 from torch import distributions as td
 
 from sb3_dreamer.common.buffers import SequenceReplayBuffer, SequenceSamples
 from sb3_dreamer.common.losses import free_nats_kl, frozen
-from sb3_dreamer.common.policies import CnnPolicy, DreamerPolicy, MlpPolicy, MultiInputPolicy
+from sb3_dreamer.common.policies import CnnPolicy, DreamerPolicy, MlpPolicy, MultiInputPolicy, check_observation_space
 from sb3_dreamer.common.returns import lambda_returns
 from sb3_dreamer.common.rssm import LatentState
 
@@ -165,6 +166,12 @@ class Dreamer(OffPolicyAlgorithm):
             raise TypeError(f"Dreamer needs a SequenceReplayBuffer, got {type(self.replay_buffer).__name__}.")
         self.actor_lr_schedule = FloatSchedule(self.actor_learning_rate)
         self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
+
+    @staticmethod
+    def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        """SB3's wrapping, after refusing observation spaces the world model cannot encode."""
+        check_observation_space(env.observation_space)
+        return OffPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
 
     @property
     def train_ratio(self) -> float | None:

@@ -1,0 +1,187 @@
+"""Unit tests of the building blocks: returns, KL, distributions, RSSM resets, replay."""
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from torch import distributions as td
+from torch import nn
+
+from sb3_dreamer.common.buffers import OBS_KEY, SequenceReplayBuffer
+from sb3_dreamer.common.distributions import one_hot_straight_through, tanh_normal
+from sb3_dreamer.common.losses import free_nats_kl, frozen
+from sb3_dreamer.common.returns import lambda_returns
+from sb3_dreamer.common.rssm import RSSM, GaussianLatent
+
+
+def test_lambda_returns_hand_computed():
+    rewards = th.tensor([[1.0], [2.0]])
+    values = th.tensor([[10.0], [20.0]])
+    discounts = th.tensor([[0.5], [0.5]])
+    returns = lambda_returns(rewards, values, discounts, lambda_=0.5)
+    # V_1 = r_2 + d_2 v_2 = 2 + 10 = 12;  V_0 = r_1 + d_1 ((1 - l) v_1 + l V_1) = 1 + 0.5 (5 + 6) = 6.5
+    assert th.allclose(returns, th.tensor([[6.5], [12.0]]))
+
+
+def test_lambda_returns_limits():
+    rewards, values, discounts = th.rand(5, 3), th.rand(5, 3), 0.9 * th.rand(5, 3)
+    # lambda = 0: one-step TD targets
+    assert th.allclose(lambda_returns(rewards, values, discounts, 0.0), rewards + discounts * values)
+    # lambda = 1: discounted sum of rewards, bootstrapped with the last value
+    expected, running = [], values[-1]
+    for k in reversed(range(5)):
+        running = rewards[k] + discounts[k] * running
+        expected.append(running)
+    assert th.allclose(lambda_returns(rewards, values, discounts, 1.0), th.stack(expected[::-1]))
+
+
+def _gaussians(mean_gap: float):
+    post_mean = th.full((4, 3), mean_gap, requires_grad=True)
+    post = td.Independent(td.Normal(post_mean, th.ones(4, 3)), 1)
+    prior = td.Independent(td.Normal(th.zeros(4, 3), th.ones(4, 3)), 1)
+    return post_mean, post, prior
+
+
+def test_free_nats_kl():
+    # KL of unit Gaussians = |mean difference|^2 / 2 per dimension, summed over 3 dimensions
+    post_mean, post, prior = _gaussians(0.5)
+    loss, kl = free_nats_kl(post, prior, free_nats=3.0)
+    assert th.isclose(kl, th.tensor(3 * 0.125))
+    assert loss.item() == 3.0  # below free nats: constant ...
+    loss.backward()
+    assert post_mean.grad is not None and th.all(post_mean.grad == 0)  # ... and no gradient
+
+    post_mean, post, prior = _gaussians(2.0)
+    loss, kl = free_nats_kl(post, prior, free_nats=3.0)
+    assert th.isclose(loss, th.tensor(6.0)) and th.isclose(kl, th.tensor(6.0))
+    loss.backward()
+    assert th.all(post_mean.grad > 0)
+
+
+def test_straight_through_gradient():
+    logits = th.tensor([[0.1, 2.0, -1.0]], requires_grad=True)
+    weights = th.tensor([[1.0, -2.0, 3.0]])
+    th.manual_seed(0)
+    sample = one_hot_straight_through(logits).rsample()
+    # forward: exactly one-hot
+    assert th.equal(sample.sum(-1), th.ones(1)) and set(sample.flatten().tolist()) <= {0.0, 1.0}
+    (sample * weights).sum().backward()
+    # backward: the gradient of the probabilities
+    probs_logits = logits.detach().clone().requires_grad_(True)
+    (th.softmax(probs_logits, -1) * weights).sum().backward()
+    assert th.allclose(logits.grad, probs_logits.grad) and logits.grad.abs().sum() > 0
+
+
+def test_tanh_normal_bounded_and_reparameterised():
+    mean = th.zeros(1000, 2, requires_grad=True)
+    dist = tanh_normal(mean, th.full((1000, 2), 3.0))
+    sample = dist.rsample()
+    assert sample.abs().max() <= 1.0
+    assert th.isfinite(dist.log_prob(sample)).all()
+    sample.sum().backward()
+    assert mean.grad.abs().sum() > 0
+
+
+def test_frozen_blocks_parameter_gradients_only():
+    frozen_layer, free_layer = nn.Linear(2, 2), nn.Linear(2, 1)
+    x = th.ones(1, 2)
+    with frozen(frozen_layer):
+        free_layer(frozen_layer(x)).sum().backward()
+    assert frozen_layer.weight.grad is None and free_layer.weight.grad is not None
+    assert frozen_layer.weight.requires_grad  # restored afterwards
+
+
+def test_rssm_resets_state_at_is_first():
+    th.manual_seed(0)
+    rssm = RSSM(embed_size=5, action_dim=2, deter_size=8, latent=GaussianLatent(4), hidden_size=8, activation=nn.ELU)
+    embed, actions = th.randn(3, 6, 5), th.randn(3, 6, 2)
+    is_first = th.zeros(3, 6, dtype=th.bool)
+    is_first[:, 0] = True
+    is_first[:, 3] = True
+    th.manual_seed(1)
+    states, _, _ = rssm.observe(embed, actions, is_first)
+    # The deterministic state right after a reset depends only on that step, not on what came before.
+    alone, _, _ = rssm.observe(embed[:, 3:], actions[:, 3:], is_first[:, 3:])
+    assert th.allclose(states.deter[:, 3], alone.deter[:, 0])
+    # Without the reset it would differ.
+    is_first[:, 3] = False
+    th.manual_seed(1)
+    joined, _, _ = rssm.observe(embed, actions, is_first)
+    assert not th.allclose(joined.deter[:, 3], alone.deter[:, 0])
+
+
+# ------------------------------------------------------------------ replay
+
+
+def _fill(buffer: SequenceReplayBuffer, episodes: list[tuple[int, bool]], n_envs: int = 1):
+    """Add episodes (length, terminated) to every env stream; obs = 1000 * episode + t."""
+    for ep, (length, terminated) in enumerate(episodes):
+        for t in range(length):
+            obs = np.full((n_envs, 1), 1000 * ep + t, dtype=np.float32)
+            done = t == length - 1
+            infos = [{"TimeLimit.truncated": done and not terminated} for _ in range(n_envs)]
+            buffer.add(obs, obs + 1, np.zeros((n_envs, 1)), np.full(n_envs, t + 1.0), np.full(n_envs, done), infos)
+
+
+def test_replay_never_crosses_episodes_without_reset():
+    space = spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    buffer = SequenceReplayBuffer(97, space, spaces.Box(-1, 1, (1,)), device="cpu", n_envs=2)
+    rng = np.random.default_rng(0)
+    _fill(buffer, [(int(n), bool(rng.integers(2))) for n in rng.integers(1, 30, size=20)], n_envs=2)
+    assert buffer.env_full.all()  # wrapped around: the write head sits inside the data
+    np.random.seed(0)
+    for _ in range(20):
+        batch = buffer.sample(32, sequence_length=10)
+        obs = batch.observations[OBS_KEY][..., 0].numpy()
+        first = batch.is_first.numpy()
+        assert first[:, 0].all()
+        episode, step = obs // 1000, obs % 1000
+        same = ~first[:, 1:]
+        # inside an episode: same episode, consecutive steps; a new episode only where is_first is set
+        assert np.all(episode[:, 1:][same] == episode[:, :-1][same])
+        assert np.all(step[:, 1:][same] == step[:, :-1][same] + 1)
+        starts = first[:, 1:]
+        assert np.all(step[:, 1:][starts] == 0)
+        assert np.all(episode[:, 1:][starts] == episode[:, :-1][starts] + 1)  # chronological, no wrap jump
+
+
+def test_replay_layout_terminated_vs_truncated():
+    space = spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    buffer = SequenceReplayBuffer(100, space, spaces.Box(-1, 1, (1,)), device="cpu")
+    _fill(buffer, [(3, True), (2, False)])
+    # each episode: its first observation, then one row per step
+    assert buffer.size() == (3 + 1) + (2 + 1)
+    obs = buffer.observations[:7, 0, 0]
+    assert obs.tolist() == [0, 1, 2, 3, 1000, 1001, 1002]
+    assert buffer.is_first[:7, 0].tolist() == [True, False, False, False, True, False, False]
+    assert buffer.dones[:7, 0].tolist() == [0, 0, 0, 1, 0, 0, 0]  # only termination is terminal
+    assert buffer.timeouts[:7, 0].tolist() == [0, 0, 0, 0, 0, 0, 1]
+    assert buffer.rewards[:7, 0].tolist() == [0, 1, 2, 3, 0, 1, 2]  # reward on arriving at o_t
+
+
+def test_replay_stores_pixels_once_as_uint8():
+    image = spaces.Box(0, 255, (3, 64, 64), np.uint8)
+    buffer = SequenceReplayBuffer(1000, image, spaces.Box(-1, 1, (6,)), device="cpu")
+    assert buffer.observations.dtype == np.uint8
+    assert not hasattr(buffer, "next_observations")
+    raw = 3 * 64 * 64
+    per_row = buffer.nbytes / buffer.buffer_size
+    assert raw <= per_row <= 1.02 * raw
+    frames = np.random.randint(0, 256, (2, 1, 3, 64, 64), dtype=np.uint8)
+    buffer.add(frames[0], frames[1], np.zeros((1, 6)), np.zeros(1), np.zeros(1), [{}])
+    assert np.array_equal(buffer.observations[:2, 0], frames[:, 0])
+    batch = buffer.sample(4, sequence_length=2)
+    assert batch.observations[OBS_KEY].dtype == th.uint8 and batch.observations[OBS_KEY].shape == (4, 2, 3, 64, 64)
+
+
+def test_replay_sampling_short_buffer_and_dict():
+    space = spaces.Dict({"img": spaces.Box(0, 255, (1, 16, 16), np.uint8), "vec": spaces.Box(-1, 1, (3,))})
+    buffer = SequenceReplayBuffer(50, space, spaces.Discrete(3), device="cpu", n_envs=2)
+    obs = {"img": np.zeros((2, 1, 16, 16), np.uint8), "vec": np.zeros((2, 3), np.float32)}
+    buffer.add(obs, obs, np.eye(3)[[0, 2]], np.zeros(2), np.zeros(2), [{}, {}])
+    batch = buffer.sample(5, sequence_length=50)  # fewer rows than asked: sequences as long as the data
+    assert batch.observations["img"].shape == (5, 2, 1, 16, 16)
+    assert batch.observations["vec"].shape == (5, 2, 3)
+    assert batch.actions.shape == (5, 2, 3)
+    with pytest.raises(RuntimeError, match="empty"):
+        SequenceReplayBuffer(50, space, spaces.Discrete(3), device="cpu").sample(1)

@@ -1,0 +1,171 @@
+"""Behaviour of the Dreamer algorithm: recurrent predict, save/load, spaces, logging, learning."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import configure
+
+from sb3_dreamer import Dreamer
+from tests.envs import ActionRewardEnv
+
+TINY = dict(
+    batch_size=8,
+    sequence_length=10,
+    learning_starts=100,
+    train_freq=2,
+    imagination_horizon=5,
+    policy_kwargs=dict(deterministic_size=16, stochastic_size=4, hidden_size=16, net_arch=[16], cnn_depth=4),
+)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_learns_tiny_task(discrete):
+    """Smoke learning test: the reward is the action, so the actor must learn to pick the best one."""
+    model = Dreamer("MlpPolicy", ActionRewardEnv(discrete), seed=0, **TINY)
+    before, _ = evaluate_policy(model, ActionRewardEnv(discrete), n_eval_episodes=5, warn=False)
+    model.learn(1000)
+    after, _ = evaluate_policy(model, ActionRewardEnv(discrete), n_eval_episodes=5, warn=False)
+    assert before < 2 and after > 8, (before, after)  # 10 steps, best reward 1 per step
+
+
+def test_predict_state_and_episode_start():
+    model = Dreamer("MlpPolicy", "Pendulum-v1", seed=0, **TINY)
+    obs = np.random.default_rng(0).uniform(-1, 1, (3, 3)).astype(np.float32)
+    action, state = model.predict(obs, deterministic=True)
+    assert action.shape == (3, 1)
+    assert [s.shape for s in state] == [(3, 16), (3, 4), (3, 1)]
+    fresh, fresh_state = model.predict(obs, deterministic=True)
+    # continue from the state, resetting only row 1: row 1 matches a fresh start, the others do not
+    cont, cont_state = model.predict(obs, state=state, episode_start=np.array([False, True, False]), deterministic=True)
+    assert np.allclose(cont_state[0][1], fresh_state[0][1]) and np.allclose(cont[1], fresh[1])
+    assert not np.allclose(cont_state[0][0], fresh_state[0][0])
+    assert not np.allclose(cont_state[0][2], fresh_state[0][2])
+    # predict is pure: the collection state is untouched
+    assert model._collect_state is None
+
+
+def test_predict_rejects_bad_input():
+    model = Dreamer("MlpPolicy", "Pendulum-v1", **TINY)
+    with pytest.raises(ValueError):
+        model.predict(np.zeros((2, 5), np.float32))
+    _, state = model.predict(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="Recurrent state"):
+        model.predict(np.zeros((3, 3), np.float32), state=state)
+    with pytest.raises(ValueError, match="episode_start"):
+        model.predict(np.zeros((2, 3), np.float32), state=state, episode_start=np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    "action_space",
+    [spaces.MultiDiscrete([2, 3]), spaces.MultiBinary(3), spaces.Box(-np.inf, np.inf, (2,), np.float32)],
+)
+def test_unsupported_action_spaces(action_space):
+    class Env(ActionRewardEnv):
+        def __init__(self):
+            super().__init__()
+            self.action_space = action_space
+
+    with pytest.raises((AssertionError, ValueError), match="Box|MultiDiscrete|MultiBinary|finite"):
+        Dreamer("MlpPolicy", Env(), **TINY)
+
+
+def test_unsupported_observation_spaces():
+    class TextEnv(ActionRewardEnv):
+        def __init__(self):
+            super().__init__()
+            self.observation_space = spaces.Dict({"text": spaces.Text(5)})
+
+    with pytest.raises(ValueError, match="Text"):
+        Dreamer("MultiInputPolicy", TextEnv(), **TINY)
+    with pytest.raises(ValueError, match="MultiInputPolicy"):
+        Dreamer("MlpPolicy", gym.make("CartPole-v1"), **TINY).policy.__class__(  # a Dict to MlpPolicy
+            spaces.Dict({"a": spaces.Box(-1, 1, (2,))}), spaces.Discrete(2), lambda _: 1e-3
+        )
+    with pytest.raises(ValueError, match="at least 16x16"):
+        Dreamer("CnnPolicy", _ImageEnv(size=8), **TINY)
+
+
+class _ImageEnv(ActionRewardEnv):
+    def __init__(self, size=16, channel_last=True):
+        super().__init__()
+        shape = (size, size, 3) if channel_last else (3, size, size)
+        self.observation_space = spaces.Box(0, 255, shape, np.uint8)
+
+    def _obs(self):
+        return self.np_random.integers(0, 256, self.observation_space.shape, dtype=np.uint8)
+
+
+def _rollout(model, env, steps=25, deterministic=False, seed=0):
+    th.manual_seed(seed)
+    obs = env.reset()
+    state, starts, actions = None, np.ones(env.num_envs, dtype=bool), []
+    for _ in range(steps):
+        action, state = model.predict(obs, state=state, episode_start=starts, deterministic=deterministic)
+        obs, _, starts, _ = env.step(action)
+        actions.append(action)
+    return np.array(actions), state
+
+
+@pytest.mark.parametrize("policy", ["MlpPolicy", "CnnPolicy"])
+def test_save_load_exact_recurrent_rollouts_two_envs(tmp_path, policy):
+    make = (lambda: ActionRewardEnv(length=7)) if policy == "MlpPolicy" else (lambda: _ImageEnv(16))
+    env = make_vec_env(make, n_envs=2, seed=0)
+    model = Dreamer(policy, env, seed=0, **TINY).learn(120)
+    model.save(tmp_path / "model")
+    loaded = Dreamer.load(tmp_path / "model", env=env)
+    for deterministic in [True, False]:
+        env.seed(1)
+        a1, s1 = _rollout(model, env, deterministic=deterministic)
+        env.seed(1)
+        a2, s2 = _rollout(loaded, env, deterministic=deterministic)
+        assert np.array_equal(a1, a2)
+        assert all(np.array_equal(x, y) for x, y in zip(s1, s2, strict=True))
+
+
+def test_resume_continues_counters(tmp_path):
+    env = make_vec_env(lambda: ActionRewardEnv(length=7), n_envs=1, seed=0)
+    model = Dreamer("MlpPolicy", env, seed=0, **TINY).learn(200)
+    updates = model._n_updates
+    assert updates > 0
+    model.save(tmp_path / "model")
+    model.save_replay_buffer(tmp_path / "replay")
+    loaded = Dreamer.load(tmp_path / "model", env=env)
+    loaded.load_replay_buffer(tmp_path / "replay")
+    assert loaded.replay_buffer.size() == model.replay_buffer.size()
+    loaded.learn(100, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 300
+    assert loaded._n_updates == updates + 50
+
+
+def test_train_ratio():
+    model = Dreamer("MlpPolicy", "Pendulum-v1", batch_size=16, sequence_length=50, train_freq=2, gradient_steps=1)
+    assert model.train_ratio == 16 * 50 / 2
+    assert Dreamer("MlpPolicy", "Pendulum-v1").train_ratio == 50 * 50 / 4
+
+
+def test_logs_losses_and_reconstructions(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = Dreamer("CnnPolicy", _ImageEnv(16), seed=0, image_log_interval=5, tensorboard_log=str(tmp_path), **TINY)
+    model.learn(200, log_interval=1)
+    values = model.logger.name_to_value
+    for key in ["reconstruction_loss", "reward_loss", "kl", "continue_loss", "actor_loss", "critic_loss", "actor_entropy"]:
+        assert np.isfinite(values[f"train/{key}"]), key
+    (run,) = (tmp_path).iterdir()
+    events = EventAccumulator(str(run), size_guidance={"images": 0})
+    events.Reload()
+    assert "world_model/reconstruction_observation" in events.Tags()["images"]
+    image = events.Images("world_model/reconstruction_observation")[-1]
+    assert (image.height, image.width) == (3 * 16, 8 * 16)  # truth / reconstruction / error, 8 frames
+    assert {"train/kl", "train/train_ratio", "replay/bytes", "rollout/ep_rew_mean"} <= set(events.Tags()["scalars"])
+
+
+def test_logger_records_train_ratio(tmp_path):
+    model = Dreamer("MlpPolicy", "Pendulum-v1", **TINY)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(104)
+    assert model.logger.name_to_value["train/train_ratio"] == 8 * 10 / 2
