@@ -69,7 +69,7 @@ def test_unsupported_action_spaces(action_space):
             super().__init__()
             self.action_space = action_space
 
-    with pytest.raises((AssertionError, ValueError), match="Box|MultiDiscrete|MultiBinary|finite"):
+    with pytest.raises((AssertionError, ValueError), match=r"Box|MultiDiscrete|MultiBinary|finite"):
         Dreamer("MlpPolicy", Env(), **TINY)
 
 
