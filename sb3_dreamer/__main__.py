@@ -11,14 +11,14 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import time  # noqa: E402
+import time
 
-import gymnasium as gym  # noqa: E402
-import torch as th  # noqa: E402
-from stable_baselines3.common.evaluation import evaluate_policy  # noqa: E402
-from stable_baselines3.common.monitor import Monitor  # noqa: E402
+import gymnasium as gym
+import torch as th
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 
-from sb3_dreamer import SMALL_VECTOR, Dreamer  # noqa: E402
+from sb3_dreamer import SMALL_VECTOR, Dreamer
 
 
 def main() -> None:
