@@ -146,3 +146,26 @@ class MultiDecoder(nn.Module):
 
     def forward(self, features: th.Tensor) -> dict[str, th.Tensor]:
         return {key: decoder(features) for key, decoder in self.decoders.items()}
+
+
+class ScalarHead(nn.Module):
+    """MLP from the model state's features to one number per state."""
+
+    def __init__(self, feature_size: int, hidden: list[int], activation: type[nn.Module]) -> None:
+        super().__init__()
+        self.net = mlp(feature_size, hidden, 1, activation)
+
+    def forward(self, features: th.Tensor) -> th.Tensor:
+        return self.net(features).squeeze(-1)
+
+
+class RewardModel(ScalarHead):
+    """``p(r_t | s_t)``: the mean of a unit-variance Gaussian over the reward received on reaching ``s_t``."""
+
+
+class ContinueModel(ScalarHead):
+    """``p(c_t | s_t)``: the logit of a Bernoulli over "the episode goes on after ``s_t``" (not terminated)."""
+
+
+class Critic(ScalarHead):
+    """Value model ``v(s_t)`` (Eq. 8): the mean of a unit-variance Gaussian over the lambda-return."""

@@ -27,7 +27,15 @@ from sb3_dreamer.common.distributions import (
     tanh_normal,
     tanh_normal_mode,
 )
-from sb3_dreamer.common.networks import MultiDecoder, MultiEncoder, is_image_key, mlp
+from sb3_dreamer.common.networks import (
+    ContinueModel,
+    Critic,
+    MultiDecoder,
+    MultiEncoder,
+    RewardModel,
+    is_image_key,
+    mlp,
+)
 from sb3_dreamer.common.rssm import RSSM, GaussianLatent, LatentState
 
 #: network widths of Dreamer V1 (Appendix A and the reference code): 400 units, ELU
@@ -109,8 +117,8 @@ class WorldModel(nn.Module):
         )
         features = self.rssm.feature_size
         self.decoder = MultiDecoder(features, observation_space, self.encoder, image_keys, net_arch["decoder"], activation)
-        self.reward_model = mlp(features, net_arch["reward"], 1, activation)
-        self.continue_model = mlp(features, net_arch["continue"], 1, activation) if continue_model else None
+        self.reward_model = RewardModel(features, net_arch["reward"], activation)
+        self.continue_model = ContinueModel(features, net_arch["continue"], activation) if continue_model else None
 
 
 class DreamerPolicy(BasePolicy):
@@ -206,8 +214,8 @@ class DreamerPolicy(BasePolicy):
         )
         features = self.world_model.rssm.feature_size
         self.actor = Actor(features, action_space, arch["actor"], activation_fn)
-        self.critic = mlp(features, arch["critic"], 1, activation_fn)
-        self.critic_target = mlp(features, arch["critic"], 1, activation_fn) if target_critic else None
+        self.critic = Critic(features, arch["critic"], activation_fn)
+        self.critic_target = Critic(features, arch["critic"], activation_fn) if target_critic else None
         if self.critic_target is not None:
             self.critic_target.load_state_dict(self.critic.state_dict())
             self.critic_target.requires_grad_(False)

@@ -298,13 +298,13 @@ class Dreamer(OffPolicyAlgorithm):
         reconstruction_loss = sum(
             -unit_normal(reconstruction[key], obs[key].dim() - 2).log_prob(obs[key]).mean() for key in obs
         )
-        reward_loss = -unit_normal(world_model.reward_model(features).squeeze(-1), 0).log_prob(batch.rewards).mean()
+        reward_loss = -unit_normal(world_model.reward_model(features), 0).log_prob(batch.rewards).mean()
         latent = world_model.rssm.latent
         kl_loss, kl = free_nats_kl(latent.dist(post_params), latent.dist(prior_params), self.free_nats)
         loss = reconstruction_loss + reward_loss + self.kl_scale * kl_loss
         metrics = {"reconstruction_loss": reconstruction_loss, "reward_loss": reward_loss, "kl": kl}
         if world_model.continue_model is not None:
-            logits = world_model.continue_model(features).squeeze(-1)
+            logits = world_model.continue_model(features)
             continue_loss = -td.Bernoulli(logits=logits).log_prob((~batch.is_terminal).float()).mean()
             loss = loss + continue_loss
             metrics["continue_loss"] = continue_loss
@@ -331,18 +331,18 @@ class Dreamer(OffPolicyAlgorithm):
         target_critic = policy.critic_target or policy.critic
         with frozen(world_model, policy.critic):
             features, log_probs = self._imagine(start)
-            rewards = world_model.reward_model(features[1:]).squeeze(-1)
+            rewards = world_model.reward_model(features[1:])
             discounts = self.gamma * th.ones_like(rewards)
             if world_model.continue_model is not None:
-                discounts = discounts * th.sigmoid(world_model.continue_model(features[1:]).squeeze(-1))
-            values = target_critic(features[1:]).squeeze(-1)
+                discounts = discounts * th.sigmoid(world_model.continue_model(features[1:]))
+            values = target_critic(features[1:])
             returns = lambda_returns(rewards, values, discounts, self.td_lambda)
             # weight of imagined step k: its discount gamma^k times the probability that the episode runs there
             weights = th.cumprod(th.cat([th.ones_like(discounts[:1]), discounts[:-1]]), 0).detach()
             actor_loss = -(weights * returns).mean()
         self._step(policy.actor_optimizer, actor_loss, policy.actor.parameters())
 
-        value_pred = policy.critic(features[:-1].detach()).squeeze(-1)
+        value_pred = policy.critic(features[:-1].detach())
         critic_loss = -(weights * unit_normal(value_pred, 0).log_prob(returns.detach())).mean()
         self._step(policy.critic_optimizer, critic_loss, policy.critic.parameters())
         return {
