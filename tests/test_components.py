@@ -185,3 +185,15 @@ def test_replay_sampling_short_buffer_and_dict():
     assert batch.actions.shape == (5, 2, 3)
     with pytest.raises(RuntimeError, match="empty"):
         SequenceReplayBuffer(50, space, spaces.Discrete(3), device="cpu").sample(1)
+
+
+@pytest.mark.parametrize(("mean", "std"), [(0.5, 0.1), (0.5, 3.0), (-0.3, 5.0), (2.0, 0.5)])
+def test_tanh_normal_mode_matches_histogram(mean, std):
+    from sb3_dreamer.common.distributions import tanh_normal_mode
+
+    dist = tanh_normal(th.tensor([[mean]]), th.tensor([[std]]))
+    th.manual_seed(0)
+    hist = th.histc(dist.sample((50_000,)), 100, -1, 1)
+    peak = -1 + (hist.argmax().item() + 0.5) * 0.02
+    assert abs(tanh_normal_mode(dist).item() - peak) <= 0.03
+    assert th.equal(tanh_normal_mode(dist), tanh_normal_mode(dist))  # no randomness

@@ -23,9 +23,25 @@ def tanh_normal(mean: th.Tensor, std: th.Tensor) -> td.Independent:
     return td.Independent(td.TransformedDistribution(base, [td.TanhTransform(cache_size=1)]), 1)
 
 
+#: standard-normal quantiles at which :func:`tanh_normal_mode` evaluates the density
+_MODE_GRID = th.linspace(-3.0, 3.0, 121)
+
+
 def tanh_normal_mode(dist: td.Independent) -> th.Tensor:
-    """Deterministic action of a :func:`tanh_normal`: tanh of the Gaussian mean."""
-    return th.tanh(dist.base_dist.base_dist.mean)
+    """Mode of a :func:`tanh_normal`, per dimension: the most likely of ``tanh(mean + std * k)`` for 121 values
+    of ``k`` in [-3, 3].
+
+    Dreamer V1 takes the most likely of 100 samples; a fixed grid gives the same answer without randomness,
+    so that ``predict(..., deterministic=True)`` is a function of its inputs. ``tanh(mean)`` is not the mode:
+    with a wide Gaussian the density of the squashed action piles up near -1 and 1.
+    """
+    normal = dist.base_dist.base_dist
+    (tanh,) = dist.base_dist.transforms
+    grid = _MODE_GRID.to(normal.mean.device).view(-1, *([1] * normal.mean.dim()))
+    x = normal.mean + normal.stddev * grid  # (K, ..., A)
+    log_density = normal.log_prob(x) - tanh.log_abs_det_jacobian(x, None)
+    best = log_density.argmax(0, keepdim=True)
+    return th.tanh(x.gather(0, best).squeeze(0))
 
 
 def one_hot_straight_through(logits: th.Tensor) -> td.OneHotCategoricalStraightThrough:

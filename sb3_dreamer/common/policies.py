@@ -320,7 +320,7 @@ class DreamerPolicy(BasePolicy):
         Rows with ``episode_start`` restart from the zero state, exactly as ``is_first`` does in training.
         """
         embed = self.world_model.encoder(self.preprocess(observations, 1))
-        state, _, _ = self.world_model.rssm.observe_step(state, prev_action, embed, episode_start, deterministic)
+        state, _ = self.world_model.rssm.observe_step(state, prev_action, embed, episode_start, deterministic)
         dist = self.actor(state.features)
         action = self.actor.mode(dist) if deterministic else dist.sample()
         return action, state

@@ -127,33 +127,32 @@ class RSSM(nn.Module):
         embed: th.Tensor,
         is_first: th.Tensor,
         deterministic: bool = False,
-    ) -> tuple[LatentState, th.Tensor, th.Tensor]:
+    ) -> tuple[LatentState, th.Tensor]:
         """One filtering step. Rows with ``is_first`` restart from the zero state and zero action.
 
-        :return: posterior state, prior parameters, posterior parameters
+        :return: posterior state and posterior parameters
         """
         keep = (~is_first).to(embed.dtype).unsqueeze(-1)
         deter = self.recurrent_model(state.deter * keep, state.stoch * keep, action * keep)
-        prior_params = self.transition_model(deter)
         post_params = self.representation_model(deter, embed)
-        stoch = self.latent.sample(post_params, deterministic)
-        return LatentState(deter, stoch), prior_params, post_params
+        return LatentState(deter, self.latent.sample(post_params, deterministic)), post_params
 
     def observe(self, embed: th.Tensor, actions: th.Tensor, is_first: th.Tensor) -> tuple[LatentState, th.Tensor, th.Tensor]:
         """Filter a batch of sequences ``(B, L, ...)``; ``actions[:, t]`` is the action that led to ``o_t``.
 
+        The prior depends on ``h_t`` only, so it is computed once for all steps after the loop.
+
         :return: posterior states ``(B, L, ...)``, prior and posterior parameters ``(B, L, P)``
         """
         state = self.initial_state(embed.shape[0], embed.device)
-        deters, stochs, priors, posts = [], [], [], []
+        deters, stochs, posts = [], [], []
         for t in range(embed.shape[1]):
-            state, prior, post = self.observe_step(state, actions[:, t], embed[:, t], is_first[:, t])
+            state, post = self.observe_step(state, actions[:, t], embed[:, t], is_first[:, t])
             deters.append(state.deter)
             stochs.append(state.stoch)
-            priors.append(prior)
             posts.append(post)
         states = LatentState(th.stack(deters, 1), th.stack(stochs, 1))
-        return states, th.stack(priors, 1), th.stack(posts, 1)
+        return states, self.transition_model(states.deter), th.stack(posts, 1)
 
     def imagine_step(self, state: LatentState, action: th.Tensor) -> LatentState:
         """``s_{t+1} ~ p(s_{t+1} | s_t, a_t)`` with a reparameterised sample from the prior."""
