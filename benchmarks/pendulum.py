@@ -15,6 +15,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 import gymnasium as gym
 import torch as th
@@ -50,9 +51,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel, one torch thread each")
     args = parser.parse_args()
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(
-            pool.map(run, args.seeds, *zip(*[(args.steps, args.eval_every, args.env)] * len(args.seeds), strict=False))
-        )
+        results = list(pool.map(partial(run, steps=args.steps, eval_every=args.eval_every, env_id=args.env), args.seeds))
     print(f"\nDreamer SMALL_VECTOR on {args.env}, {args.steps} steps")
     print("| seed | final eval return (10 episodes) | best eval | wall time (min) |")
     print("|---|---|---|---|")

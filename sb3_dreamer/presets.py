@@ -8,15 +8,22 @@ from typing import Any
 
 from torch import nn
 
-#: Small model for low-dimensional vector tasks (Pendulum-v1, CartPole-v1, DMC proprioception):
-#: ``Dreamer("MlpPolicy", env, **SMALL_VECTOR)``. Train ratio 16 * 50 / 2 = 400 replayed steps per policy step.
+#: Small model for low-dimensional vector tasks (Pendulum-v1 and the like):
+#: ``Dreamer("MlpPolicy", env, **SMALL_VECTOR)``. An update (about 0.14 s on one CPU core) every 3 policy
+#: steps: train ratio 16 * 50 / 3 = 267 replayed steps per policy step. Departures from the paper's
+#: defaults, each for learning within 20k steps: faster actor and critic (3e-4), a slow target critic,
+#: a narrower initial action spread (std 1 before the tanh) and an entropy bonus, both against the actor
+#: locking onto saturated actions, where the tanh passes no gradient.
 SMALL_VECTOR: dict[str, Any] = dict(
     batch_size=16,
     sequence_length=50,
-    train_freq=2,
+    train_freq=3,
     gradient_steps=1,
-    imagination_starts=200,
     learning_starts=1000,
+    imagination_starts=200,
+    actor_learning_rate=3e-4,
+    critic_learning_rate=3e-4,
+    actor_entropy_coef=1e-2,
     target_update_interval=100,
     image_log_interval=0,
     policy_kwargs=dict(
@@ -25,5 +32,6 @@ SMALL_VECTOR: dict[str, Any] = dict(
         hidden_size=128,
         net_arch=[128, 128],
         activation_fn=nn.ELU,
+        actor_init_std=1.0,
     ),
 )

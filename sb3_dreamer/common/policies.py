@@ -66,19 +66,31 @@ def check_observation_space(observation_space: spaces.Space) -> None:
             )
 
 
+def as_obs_dict(observation: PyTorchObs) -> dict[str, th.Tensor]:
+    """The world model reads every observation as a dict; a plain tensor goes under :data:`OBS_KEY`."""
+    return observation if isinstance(observation, dict) else {OBS_KEY: observation}
+
+
 class Actor(nn.Module):
     """Action model ``q(a_t | s_t)``: tanh-Normal for Box actions, straight-through one-hot for Discrete.
 
-    As in Dreamer V1 (Sec. 3), the Gaussian mean is soft-clipped to [-5, 5] and the std starts near 5
-    before the tanh, so that early actions spread over the whole range.
+    As in Dreamer V1 (Sec. 3), the Gaussian mean is soft-clipped to [-5, 5] and the std before the tanh
+    starts near ``init_std`` (5 in the paper, so that early actions spread over the whole range).
     """
 
-    def __init__(self, feature_size: int, action_space: spaces.Space, hidden: list[int], activation: type[nn.Module]):
+    def __init__(
+        self,
+        feature_size: int,
+        action_space: spaces.Space,
+        hidden: list[int],
+        activation: type[nn.Module],
+        init_std: float = 5.0,
+    ):
         super().__init__()
         self.discrete = isinstance(action_space, spaces.Discrete)
         self.action_dim = action_dim(action_space)
         self.net = mlp(feature_size, hidden, self.action_dim * (1 if self.discrete else 2), activation)
-        self.init_std = inverse_softplus(5.0)
+        self.raw_init_std = inverse_softplus(init_std)
 
     def forward(self, features: th.Tensor) -> td.Distribution:
         out = self.net(features)
@@ -86,7 +98,7 @@ class Actor(nn.Module):
             return one_hot_straight_through(out)
         mean, std = out.chunk(2, dim=-1)
         mean = 5.0 * th.tanh(mean / 5.0)
-        std = nn.functional.softplus(std + self.init_std) + 1e-4
+        std = nn.functional.softplus(std + self.raw_init_std) + 1e-4
         return tanh_normal(mean, std)
 
     def mode(self, dist: td.Distribution) -> th.Tensor:
@@ -139,6 +151,7 @@ class DreamerPolicy(BasePolicy):
         ``features_dim``) adds a linear projection of each image embedding to that size
     :param continue_model: learn a ContinueModel that predicts episode termination
     :param target_critic: keep a slow copy of the critic for the lambda-return targets
+    :param actor_init_std: initial std of the actor's Gaussian before the tanh (Box actions)
     :param normalize_images: scale uint8 images to [0, 1] (then centred on 0); pass False for images
         that are already normalised (VecNormalize)
     :param optimizer_class: optimizer of the world model, actor and critic
@@ -162,6 +175,7 @@ class DreamerPolicy(BasePolicy):
         features_extractor_kwargs: dict[str, Any] | None = None,
         continue_model: bool = True,
         target_critic: bool = False,
+        actor_init_std: float = 5.0,
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
@@ -186,6 +200,7 @@ class DreamerPolicy(BasePolicy):
         self.cnn_depth = cnn_depth
         self.use_continue_model = continue_model
         self.use_target_critic = target_critic
+        self.actor_init_std = actor_init_std
         arch = dict(DEFAULT_NET_ARCH)
         if isinstance(net_arch, dict):
             unknown = set(net_arch) - set(arch)
@@ -213,7 +228,7 @@ class DreamerPolicy(BasePolicy):
             continue_model,
         )
         features = self.world_model.rssm.feature_size
-        self.actor = Actor(features, action_space, arch["actor"], activation_fn)
+        self.actor = Actor(features, action_space, arch["actor"], activation_fn, actor_init_std)
         self.critic = Critic(features, arch["critic"], activation_fn)
         self.critic_target = Critic(features, arch["critic"], activation_fn) if target_critic else None
         if self.critic_target is not None:
@@ -266,6 +281,7 @@ class DreamerPolicy(BasePolicy):
             features_extractor_kwargs=self.features_extractor_kwargs,
             continue_model=self.use_continue_model,
             target_critic=self.use_target_critic,
+            actor_init_std=self.actor_init_std,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
         )
@@ -327,7 +343,7 @@ class DreamerPolicy(BasePolicy):
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         """One step from the initial state (the stateless entry point of SB3's ``BasePolicy``)."""
-        obs = observation if isinstance(observation, dict) else {OBS_KEY: observation}
+        obs = as_obs_dict(observation)
         batch = next(iter(obs.values())).shape[0]
         starts = th.ones(batch, dtype=th.bool, device=self.device)
         zero_action = th.zeros(batch, self.actor.action_dim, device=self.device)
@@ -350,7 +366,7 @@ class DreamerPolicy(BasePolicy):
         """
         self.set_training_mode(False)
         obs_tensor, vectorized = self.obs_to_tensor(observation)
-        obs = obs_tensor if isinstance(obs_tensor, dict) else {OBS_KEY: obs_tensor}
+        obs = as_obs_dict(obs_tensor)
         batch = next(iter(obs.values())).shape[0]
         n_actions = self.actor.action_dim
         if state is None:

@@ -23,7 +23,14 @@ from torch import distributions as td
 
 from sb3_dreamer.common.buffers import SequenceReplayBuffer, SequenceSamples
 from sb3_dreamer.common.losses import free_nats_kl, frozen
-from sb3_dreamer.common.policies import CnnPolicy, DreamerPolicy, MlpPolicy, MultiInputPolicy, check_observation_space
+from sb3_dreamer.common.policies import (
+    CnnPolicy,
+    DreamerPolicy,
+    MlpPolicy,
+    MultiInputPolicy,
+    as_obs_dict,
+    check_observation_space,
+)
 from sb3_dreamer.common.returns import lambda_returns
 from sb3_dreamer.common.rssm import LatentState
 
@@ -61,6 +68,7 @@ class Dreamer(OffPolicyAlgorithm):
         that imagination starts from; None (the paper) starts from all of them
     :param free_nats: KL below this many nats is not penalised
     :param kl_scale: weight of the KL term in the world-model loss (beta)
+    :param actor_entropy_coef: weight of the actor's entropy in its objective (0 in Dreamer V1; Dreamer V2 adds it)
     :param max_grad_norm: gradient-norm clip of all three optimizers
     :param exploration_noise: std of the Gaussian noise added to collected Box actions, or the probability
         of a uniformly random action for Discrete actions
@@ -106,6 +114,7 @@ class Dreamer(OffPolicyAlgorithm):
         imagination_starts: int | None = None,
         free_nats: float = 3.0,
         kl_scale: float = 1.0,
+        actor_entropy_coef: float = 0.0,
         max_grad_norm: float = 100.0,
         exploration_noise: float = 0.3,
         target_update_interval: int = 0,
@@ -150,6 +159,7 @@ class Dreamer(OffPolicyAlgorithm):
         self.imagination_starts = imagination_starts
         self.free_nats = free_nats
         self.kl_scale = kl_scale
+        self.actor_entropy_coef = actor_entropy_coef
         self.max_grad_norm = max_grad_norm
         self.exploration_noise = exploration_noise
         self.target_update_interval = target_update_interval
@@ -219,8 +229,7 @@ class Dreamer(OffPolicyAlgorithm):
             action = np.array([self.action_space.sample() for _ in range(n_envs)])
             self._collect_state = None
             return action, self.policy.to_model_action(action)
-        obs_tensor, _ = self.policy.obs_to_tensor(self._last_obs)  # type: ignore[arg-type]
-        obs = obs_tensor if isinstance(obs_tensor, dict) else {"observation": obs_tensor}
+        obs = as_obs_dict(self.policy.obs_to_tensor(self._last_obs)[0])  # type: ignore[arg-type]
         if self._collect_state is None:
             latent = self.policy.initial_state(n_envs)
             prev_action = th.zeros(n_envs, self.policy.actor.action_dim, device=self.device)
@@ -263,7 +272,7 @@ class Dreamer(OffPolicyAlgorithm):
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """Dreamer's update, Algorithm 1: for each gradient step, draw B sequences of length L from the
         replay, learn the world model on them ("dynamics learning"), then learn the actor and critic on
-        trajectories imagined from every posterior state of the batch ("behavior learning")."""
+        trajectories imagined from the batch's posterior states ("behavior learning")."""
         self.policy.set_training_mode(True)
         progress = self._current_progress_remaining
         update_learning_rate(self.policy.optimizer, self.lr_schedule(progress))
@@ -325,12 +334,12 @@ class Dreamer(OffPolicyAlgorithm):
 
     def _train_behavior(self, start: LatentState) -> dict[str, th.Tensor]:
         """Behavior learning: imagine H steps from each posterior state with the actor, then
-        maximise the lambda-returns (Eq. 7, gradients through the dynamics) and regress the critic
-        onto them (Eq. 8)."""
+        maximise the lambda-returns (Eq. 7, gradients through the dynamics; plus ``actor_entropy_coef`` times
+        the actor's entropy, as in Dreamer V2, Eq. 6) and regress the critic onto them (Eq. 8)."""
         policy, world_model = self.policy, self.policy.world_model
         target_critic = policy.critic_target or policy.critic
         with frozen(world_model, policy.critic):
-            features, log_probs = self._imagine(start)
+            features, entropy = self._imagine(start)
             rewards = world_model.reward_model(features[1:])
             discounts = self.gamma * th.ones_like(rewards)
             if world_model.continue_model is not None:
@@ -339,7 +348,7 @@ class Dreamer(OffPolicyAlgorithm):
             returns = lambda_returns(rewards, values, discounts, self.td_lambda)
             # weight of imagined step k: its discount gamma^k times the probability that the episode runs there
             weights = th.cumprod(th.cat([th.ones_like(discounts[:1]), discounts[:-1]]), 0).detach()
-            actor_loss = -(weights * returns).mean()
+            actor_loss = -(weights * (returns + self.actor_entropy_coef * entropy)).mean()
         self._step(policy.actor_optimizer, actor_loss, policy.actor.parameters())
 
         value_pred = policy.critic(features[:-1].detach())
@@ -348,7 +357,7 @@ class Dreamer(OffPolicyAlgorithm):
         return {
             "actor_loss": actor_loss.detach(),
             "critic_loss": critic_loss.detach(),
-            "actor_entropy": -log_probs.mean().detach(),
+            "actor_entropy": entropy.mean().detach(),
             "imagined_return": returns.mean().detach(),
         }
 
@@ -356,16 +365,17 @@ class Dreamer(OffPolicyAlgorithm):
         """Roll the prior forward ``H`` steps with actions sampled from the actor (reparameterised or
         straight-through), so that returns are differentiable in the actor's parameters.
 
-        :return: features of ``s_0 .. s_H`` ``(H + 1, N, F)`` and the log-probabilities of the actions ``(H, N)``
+        :return: features of ``s_0 .. s_H`` ``(H + 1, N, F)`` and the actor's entropy at ``s_0 .. s_{H-1}``
+            ``(H, N)``: exact for Discrete actions, the reparameterised estimate ``-ln q(a|s)`` for Box actions
         """
-        state, features, log_probs = start, [start.features], []
+        state, features, entropies = start, [start.features], []
         for _ in range(self.imagination_horizon):
             dist = self.policy.actor(state.features.detach())
             action = dist.rsample()
-            log_probs.append(dist.log_prob(action.detach()) if self.policy.actor.discrete else dist.log_prob(action))
+            entropies.append(dist.entropy() if self.policy.actor.discrete else -dist.log_prob(action))
             state = self.policy.world_model.rssm.imagine_step(state, action)
             features.append(state.features)
-        return th.stack(features), th.stack(log_probs)
+        return th.stack(features), th.stack(entropies)
 
     def _step(self, optimizer: th.optim.Optimizer, loss: th.Tensor, parameters: Any) -> None:
         optimizer.zero_grad(set_to_none=True)
