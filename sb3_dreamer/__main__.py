@@ -24,7 +24,7 @@ from sb3_dreamer import SMALL_VECTOR, Dreamer
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m sb3_dreamer", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="Pendulum-v1", help="gymnasium id with vector observations")
-    parser.add_argument("--steps", type=int, default=8_000, help="policy steps to train")
+    parser.add_argument("--steps", type=int, default=10_000, help="policy steps to train")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="dreamer_pendulum.zip", help="where to save the model")
     parser.add_argument("--tensorboard", default=None, help="TensorBoard log folder")
