@@ -61,3 +61,9 @@ def one_hot_mode(dist: td.OneHotCategorical) -> th.Tensor:
 def inverse_softplus(x: float) -> float:
     """``y`` such that ``softplus(y) == x``; used to start the actor's std at a chosen value."""
     return math.log(math.expm1(x))
+
+
+def unit_normal(mean: th.Tensor, event_dims: int) -> td.Independent:
+    """Gaussian with unit variance over the last ``event_dims`` dimensions: its negative log-likelihood is
+    the squared error / 2 plus a constant (the paper's image, reward and value likelihoods)."""
+    return td.Independent(td.Normal(mean, 1.0), event_dims)

@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch import distributions as td
 
 from sb3_dreamer.common.buffers import SequenceReplayBuffer, SequenceSamples
+from sb3_dreamer.common.distributions import unit_normal
 from sb3_dreamer.common.losses import free_nats_kl, frozen
 from sb3_dreamer.common.policies import (
     CnnPolicy,
@@ -426,9 +427,3 @@ class Dreamer(OffPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
-
-
-def unit_normal(mean: th.Tensor, event_dims: int) -> td.Distribution:
-    """Gaussian with unit variance over the last ``event_dims`` dimensions: its negative log-likelihood is
-    the squared error / 2 plus a constant (the paper's image, reward and value likelihoods)."""
-    return td.Independent(td.Normal(mean, 1.0), event_dims)
