@@ -1,4 +1,4 @@
-"""Tiny environments for tests."""
+"""Tiny environments and model settings for tests."""
 
 import gymnasium as gym
 import numpy as np
@@ -30,3 +30,14 @@ class ActionRewardEnv(gym.Env):
         else:
             reward = float(np.asarray(action).reshape(-1)[0])
         return self._obs(), reward, False, self.t >= self.length, {}
+
+
+#: tiny networks, short sequences and an early start: fast enough for unit tests
+TINY = dict(
+    batch_size=8,
+    sequence_length=10,
+    learning_starts=100,
+    train_freq=2,
+    imagination_horizon=5,
+    policy_kwargs=dict(deterministic_size=16, stochastic_size=4, hidden_size=16, net_arch=[16], cnn_depth=4),
+)

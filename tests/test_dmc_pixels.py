@@ -7,6 +7,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_dreamer import Dreamer
+from tests.envs import TINY
 
 
 def make_walker_pixels() -> gym.Env:
@@ -33,13 +34,8 @@ def test_walker_walk_pixels_end_to_end(walker, tmp_path):
         walker,
         seed=0,
         tensorboard_log=str(tmp_path / "tb"),
-        learning_starts=500,
-        train_freq=100,
-        batch_size=4,
-        sequence_length=10,
-        imagination_horizon=5,
         image_log_interval=5,
-        policy_kwargs=dict(deterministic_size=16, stochastic_size=4, hidden_size=16, net_arch=[16], cnn_depth=4),
+        **{**TINY, "learning_starts": 500, "train_freq": 100, "batch_size": 4},
     )
     model.learn(2_000, progress_bar=True)
     assert model.num_timesteps == 2_000 and model._n_updates == 15

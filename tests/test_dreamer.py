@@ -10,16 +10,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
 from sb3_dreamer import Dreamer
-from tests.envs import ActionRewardEnv
-
-TINY = dict(
-    batch_size=8,
-    sequence_length=10,
-    learning_starts=100,
-    train_freq=2,
-    imagination_horizon=5,
-    policy_kwargs=dict(deterministic_size=16, stochastic_size=4, hidden_size=16, net_arch=[16], cnn_depth=4),
-)
+from tests.envs import TINY, ActionRewardEnv
 
 
 @pytest.mark.parametrize("discrete", [False, True])
