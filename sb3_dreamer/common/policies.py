@@ -320,8 +320,13 @@ class DreamerPolicy(BasePolicy):
         return scaled.reshape(scaled.shape[0], -1).astype(np.float32)
 
     # ---------------------------------------------------------------- acting
-    def initial_state(self, batch_size: int) -> LatentState:
-        return self.world_model.rssm.initial_state(batch_size, self.device)
+    def initial_state(self, batch_size: int) -> tuple[LatentState, th.Tensor, th.Tensor]:
+        """What acting starts from: the zero model state, a zero previous action, and every row starting."""
+        return (
+            self.world_model.rssm.initial_state(batch_size, self.device),
+            th.zeros(batch_size, self.actor.action_dim, device=self.device),
+            th.ones(batch_size, dtype=th.bool, device=self.device),
+        )
 
     def forward(  # type: ignore[override]
         self,
@@ -345,9 +350,8 @@ class DreamerPolicy(BasePolicy):
         """One step from the initial state (the stateless entry point of SB3's ``BasePolicy``)."""
         obs = as_obs_dict(observation)
         batch = next(iter(obs.values())).shape[0]
-        starts = th.ones(batch, dtype=th.bool, device=self.device)
-        zero_action = th.zeros(batch, self.actor.action_dim, device=self.device)
-        return self(obs, self.initial_state(batch), zero_action, starts, deterministic)[0]
+        latent, zero_action, starts = self.initial_state(batch)
+        return self(obs, latent, zero_action, starts, deterministic)[0]
 
     def predict(  # type: ignore[override]
         self,
@@ -370,8 +374,7 @@ class DreamerPolicy(BasePolicy):
         batch = next(iter(obs.values())).shape[0]
         n_actions = self.actor.action_dim
         if state is None:
-            latent, prev_action = self.initial_state(batch), th.zeros(batch, n_actions, device=self.device)
-            starts = np.ones(batch, dtype=bool)
+            latent, prev_action, starts = self.initial_state(batch)
         else:
             expected = [(batch, self.deterministic_size), (batch, self.stochastic_size), (batch, n_actions)]
             got = [tuple(np.shape(s)) for s in state] if len(state) == 3 else None
@@ -379,11 +382,12 @@ class DreamerPolicy(BasePolicy):
                 raise ValueError(f"Recurrent state must be a tuple of arrays with shapes {expected}, got {got}.")
             deter, stoch, prev_action = (th.as_tensor(np.asarray(s), dtype=th.float32, device=self.device) for s in state)
             latent = LatentState(deter, stoch)
-            starts = np.zeros(batch, dtype=bool) if episode_start is None else np.asarray(episode_start, dtype=bool)
-            if starts.shape != (batch,):
-                raise ValueError(f"episode_start must have shape ({batch},), got {starts.shape}.")
+            starts_np = np.zeros(batch, dtype=bool) if episode_start is None else np.asarray(episode_start, dtype=bool)
+            if starts_np.shape != (batch,):
+                raise ValueError(f"episode_start must have shape ({batch},), got {starts_np.shape}.")
+            starts = th.as_tensor(starts_np, device=self.device)
         with th.no_grad():
-            action, latent = self(obs, latent, prev_action, th.as_tensor(starts, device=self.device), deterministic)
+            action, latent = self(obs, latent, prev_action, starts, deterministic)
         model_action = action.cpu().numpy()
         env_action = self.to_env_action(model_action)
         if not vectorized:

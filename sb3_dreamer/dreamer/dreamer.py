@@ -232,9 +232,7 @@ class Dreamer(OffPolicyAlgorithm):
             return action, self.policy.to_model_action(action)
         obs = as_obs_dict(self.policy.obs_to_tensor(self._last_obs)[0])  # type: ignore[arg-type]
         if self._collect_state is None:
-            latent = self.policy.initial_state(n_envs)
-            prev_action = th.zeros(n_envs, self.policy.actor.action_dim, device=self.device)
-            starts = th.ones(n_envs, dtype=th.bool, device=self.device)
+            latent, prev_action, starts = self.policy.initial_state(n_envs)
         else:
             latent, prev_action = self._collect_state
             starts = th.as_tensor(self._last_episode_starts, dtype=th.bool, device=self.device)
