@@ -197,3 +197,14 @@ def test_tanh_normal_mode_matches_histogram(mean, std):
     peak = -1 + (hist.argmax().item() + 0.5) * 0.02
     assert abs(tanh_normal_mode(dist).item() - peak) <= 0.03
     assert th.equal(tanh_normal_mode(dist), tanh_normal_mode(dist))  # no randomness
+
+
+@pytest.mark.parametrize("shape", [(3, 64, 64), (1, 17, 23), (4, 10, 10), (10, 7, 12)])
+def test_image_decoder_mirrors_encoder(shape):
+    from sb3_dreamer.common.networks import ConvDecoder, ConvEncoder
+
+    encoder = ConvEncoder(shape, depth=4, activation=nn.ELU)
+    decoder = ConvDecoder(5, encoder, nn.ELU)
+    assert encoder(th.zeros(2, 3, *shape)).shape == (2, 3, encoder.output_dim)
+    assert decoder(th.zeros(2, 3, 5)).shape == (2, 3, *shape)
+    assert len(encoder.layout) == (4 if min(shape[1:]) >= 16 else 3)

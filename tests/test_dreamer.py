@@ -76,8 +76,8 @@ def test_unsupported_observation_spaces():
         Dreamer("MlpPolicy", gym.make("CartPole-v1"), **TINY).policy.__class__(  # a Dict to MlpPolicy
             spaces.Dict({"a": spaces.Box(-1, 1, (2,))}), spaces.Discrete(2), lambda _: 1e-3
         )
-    with pytest.raises(ValueError, match="at least 16x16"):
-        Dreamer("CnnPolicy", _ImageEnv(size=8), **TINY)
+    with pytest.raises(ValueError, match="at least 7x7"):
+        Dreamer("CnnPolicy", _ImageEnv(size=6), **TINY)
 
 
 class _ImageEnv(ActionRewardEnv):

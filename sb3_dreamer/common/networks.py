@@ -2,6 +2,8 @@
 
 Images go through a convolutional encoder (Dreamer V1, Appendix A: four stride-2 convolutions of
 depth 32, 64, 128, 256) and a mirrored transposed-convolution decoder; vectors go through MLPs.
+Images smaller than 16 pixels a side (MinAtar's 10x10) use three 3x3 stride-1 convolutions instead,
+as the DreamerV2 MinAtar implementation does.
 A Dict observation gets one encoder and one decoder per key, and the embeddings are concatenated.
 """
 
@@ -13,10 +15,28 @@ from gymnasium import spaces
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space
 from torch import nn
 
-#: number of stride-2 convolutions in the image encoder
-CNN_LAYERS = 4
-#: the smallest image side the encoder accepts (each layer halves it)
-MIN_IMAGE_SIZE = 2**CNN_LAYERS
+#: the smallest image side for the Dreamer layout of four kernel-4 stride-2 convolutions (each halves it)
+LARGE_IMAGE_SIZE = 16
+#: the smallest image side the encoder accepts (three valid 3x3 convolutions shrink it by 6)
+MIN_IMAGE_SIZE = 7
+
+
+def conv_layout(height: int, width: int) -> list[tuple[int, int, int]]:
+    """``(kernel, stride, padding)`` of each encoder layer for an image of this size."""
+    if min(height, width) >= LARGE_IMAGE_SIZE:
+        return [(4, 2, 1)] * 4
+    if min(height, width) >= MIN_IMAGE_SIZE:
+        return [(3, 1, 0)] * 3
+    raise ValueError(
+        f"Image observations must be at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels, got {height}x{width} "
+        "(channel-first after transposition); resize them (e.g. gymnasium.wrappers.ResizeObservation) "
+        "or use MlpPolicy, which flattens them."
+    )
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Side of a convolution's output (PyTorch's formula)."""
+    return (size + 2 * padding - kernel) // stride + 1
 
 
 def mlp(input_dim: int, hidden: list[int], output_dim: int | None, activation: type[nn.Module]) -> nn.Sequential:
@@ -39,25 +59,23 @@ def is_image_key(space: spaces.Space, normalize_images: bool) -> bool:
 class ConvEncoder(nn.Module):
     """Convolutional image encoder: ``(B, C, H, W)`` floats to a flat embedding.
 
-    Kernel 4, stride 2, padding 1 halves each side exactly, so a 64x64 image becomes 4x4x(8*depth);
-    any side of at least 16 pixels works, and the decoder mirrors the exact shapes.
+    From 16 pixels a side up, kernel 4, stride 2, padding 1 halves each side, so a 64x64 image becomes
+    4x4x(8*depth); smaller images (7 to 15 pixels) go through three valid 3x3 convolutions. ``shapes``
+    and ``layout`` record every layer so that :class:`ConvDecoder` mirrors the exact shapes.
     """
 
     def __init__(self, shape: tuple[int, ...], depth: int, activation: type[nn.Module]) -> None:
         super().__init__()
         channels, height, width = shape
-        if min(height, width) < MIN_IMAGE_SIZE:
-            raise ValueError(
-                f"Image observations must be at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels (channel-first "
-                f"shape {shape} after transposition); resize them (e.g. gymnasium.wrappers.ResizeObservation) "
-                "or use MlpPolicy, which flattens them."
-            )
+        self.layout = conv_layout(height, width)
         layers: list[nn.Module] = []
         self.shapes = [(channels, height, width)]
-        for i in range(CNN_LAYERS):
+        for i, (kernel, stride, padding) in enumerate(self.layout):
             out_channels = depth * 2**i
-            layers += [nn.Conv2d(channels, out_channels, kernel_size=4, stride=2, padding=1), activation()]
-            channels, height, width = out_channels, height // 2, width // 2
+            layers += [nn.Conv2d(channels, out_channels, kernel, stride=stride, padding=padding), activation()]
+            channels = out_channels
+            height = conv_output_size(height, kernel, stride, padding)
+            width = conv_output_size(width, kernel, stride, padding)
             self.shapes.append((channels, height, width))
         self.net = nn.Sequential(*layers, nn.Flatten())
         self.output_dim = channels * height * width
@@ -70,17 +88,22 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Transposed-convolution decoder that mirrors a :class:`ConvEncoder` back to the exact image shape."""
 
-    def __init__(self, feature_dim: int, shapes: list[tuple[int, int, int]], activation: type[nn.Module]) -> None:
+    def __init__(self, feature_dim: int, encoder: ConvEncoder, activation: type[nn.Module]) -> None:
         super().__init__()
+        shapes = encoder.shapes
         self.first_shape = shapes[-1]
         self.output_shape = shapes[0]
         layers: list[nn.Module] = [nn.Linear(feature_dim, int(np.prod(self.first_shape))), nn.Unflatten(-1, self.first_shape)]
-        for i in range(CNN_LAYERS, 0, -1):
-            (in_channels, _, _), (out_channels, out_h, out_w) = shapes[i], shapes[i - 1]
-            in_h, in_w = shapes[i][1:]
-            # kernel 4, stride 2, padding 1 gives 2 * size + output_padding
-            padding = (out_h - 2 * in_h, out_w - 2 * in_w)
-            layers.append(nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, output_padding=padding))
+        for i in range(len(encoder.layout), 0, -1):
+            kernel, stride, padding = encoder.layout[i - 1]
+            (in_channels, in_h, in_w), (out_channels, out_h, out_w) = shapes[i], shapes[i - 1]
+            # a transposed convolution gives (size - 1) * stride - 2 * padding + kernel + output_padding
+            output_padding = tuple(
+                out - ((size - 1) * stride - 2 * padding + kernel) for out, size in ((out_h, in_h), (out_w, in_w))
+            )
+            layers.append(
+                nn.ConvTranspose2d(in_channels, out_channels, kernel, stride, padding, output_padding=output_padding)
+            )
             if i > 1:
                 layers.append(activation())
         self.net = nn.Sequential(*layers)
@@ -140,7 +163,7 @@ class MultiDecoder(nn.Module):
             if key in image_keys:
                 cnn = encoder.encoders[key]
                 cnn = cnn if isinstance(cnn, ConvEncoder) else cnn[0]
-                self.decoders[key] = ConvDecoder(feature_dim, cnn.shapes, activation)
+                self.decoders[key] = ConvDecoder(feature_dim, cnn, activation)
             else:
                 self.decoders[key] = mlp(feature_dim, hidden, get_flattened_obs_dim(subspace), activation)
 
