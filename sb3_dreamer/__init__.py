@@ -8,10 +8,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 from sb3_dreamer.common.buffers import SequenceReplayBuffer
 from sb3_dreamer.dreamer import Dreamer
 from sb3_dreamer.envs import register_envs
-from sb3_dreamer.presets import SMALL_VECTOR
+from sb3_dreamer.presets import SMALL_VECTOR, TINY
 
 register_envs()
 
 __version__ = "0.1.0"
 
-__all__ = ["SMALL_VECTOR", "Dreamer", "SequenceReplayBuffer", "__version__"]
+__all__ = ["SMALL_VECTOR", "TINY", "Dreamer", "SequenceReplayBuffer", "__version__", "register_envs"]

@@ -37,3 +37,14 @@ SMALL_VECTOR: dict[str, Any] = dict(
         actor_init_std=1.0,
     ),
 )
+
+#: Tiny networks and an early start, for smoke checks of a whole pipeline (examples' ``--tiny``, tests):
+#: trains within seconds and learns nothing useful.
+TINY: dict[str, Any] = dict(
+    batch_size=8,
+    sequence_length=10,
+    learning_starts=100,
+    train_freq=2,
+    imagination_horizon=5,
+    policy_kwargs=dict(deterministic_size=16, stochastic_size=4, hidden_size=16, net_arch=[16], cnn_depth=4),
+)

@@ -4,6 +4,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sb3_dreamer import presets
+
 
 class ActionRewardEnv(gym.Env):
     """A bandit spread over time: the reward is the action itself (Box) or 1 for the last action
@@ -33,11 +35,4 @@ class ActionRewardEnv(gym.Env):
 
 
 #: tiny networks, short sequences and an early start: fast enough for unit tests
-TINY = dict(
-    batch_size=8,
-    sequence_length=10,
-    learning_starts=100,
-    train_freq=2,
-    imagination_horizon=5,
-    policy_kwargs=dict(deterministic_size=16, stochastic_size=4, hidden_size=16, net_arch=[16], cnn_depth=4),
-)
+TINY = presets.TINY

@@ -160,3 +160,10 @@ def test_logger_records_train_ratio(tmp_path):
     model.set_logger(configure(str(tmp_path), ["csv"]))
     model.learn(104)
     assert model.logger.name_to_value["train/train_ratio"] == 8 * 10 / 2
+
+
+def test_presets_are_not_mutated():
+    policy_kwargs = dict(TINY["policy_kwargs"])
+    model = Dreamer("MlpPolicy", ActionRewardEnv(), target_update_interval=10, **TINY)
+    assert TINY["policy_kwargs"] == policy_kwargs and model.policy_kwargs is TINY["policy_kwargs"]
+    assert model.policy.critic_target is not None

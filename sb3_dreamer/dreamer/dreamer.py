@@ -171,8 +171,12 @@ class Dreamer(OffPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
-        self.policy_kwargs["target_critic"] = self.target_update_interval > 0
+        # The policy gets the target critic from the algorithm's argument; the stored policy_kwargs stay the
+        # caller's (never mutated: often a shared preset, and compared by ``load(..., policy_kwargs=...)``).
+        policy_kwargs = self.policy_kwargs
+        self.policy_kwargs = {**policy_kwargs, "target_critic": self.target_update_interval > 0}
         super()._setup_model()
+        self.policy_kwargs = policy_kwargs
         if not isinstance(self.replay_buffer, SequenceReplayBuffer):
             raise TypeError(f"Dreamer needs a SequenceReplayBuffer, got {type(self.replay_buffer).__name__}.")
         self.actor_lr_schedule = FloatSchedule(self.actor_learning_rate)

@@ -9,8 +9,8 @@ The dm_control task runs inside shimmy's ``DmControlCompatibilityV0`` (dm_env ti
 * actions as float32 in [-1, 1], rescaled to the task's bounds;
 * action repeat that sums rewards, stops at the episode end, and renders once per policy step.
 
-DMC episodes end on the suite's own time limit (1000 physics control steps, so 500 policy steps at
-action repeat 2) as a truncation, never as a termination.
+DMC episodes end on the suite's own time limit (1000 control steps, so 500 policy steps at action
+repeat 2, unless ``time_limit`` says otherwise) as a truncation, never as a termination.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class DeepMindControlEnv(gym.Env):
         velocities from memory (pixels are unchanged)
     :param render_mode: ``"rgb_array"`` to get frames from ``render()`` (videos), or ``None``
     :param render_size: side of the frames ``render()`` returns; ``None`` means ``size``
+    :param time_limit: episode length in simulated seconds (dm_control's ``task_kwargs``); ``None`` keeps the
+        suite's 1000 control steps. Shorter episodes make quick checks quick.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -74,6 +76,7 @@ class DeepMindControlEnv(gym.Env):
         pomdp: bool = False,
         render_mode: str | None = None,
         render_size: int | None = None,
+        time_limit: float | None = None,
     ) -> None:
         if obs not in OBS_MODES:
             raise ValueError(f"Unknown observation mode obs={obs!r}; valid modes: {list(OBS_MODES)}.")
@@ -91,7 +94,8 @@ class DeepMindControlEnv(gym.Env):
         from shimmy.dm_control_compatibility import DmControlCompatibilityV0
 
         domain, task_name = _split_task(task)
-        self._env = DmControlCompatibilityV0(suite.load(domain, task_name))
+        task_kwargs = {} if time_limit is None else {"time_limit": time_limit}
+        self._env = DmControlCompatibilityV0(suite.load(domain, task_name, task_kwargs=task_kwargs))
         self._physics = self._env._env.physics
         self.task, self.obs_mode, self.size, self.action_repeat, self.pomdp = task, obs, size, action_repeat, pomdp
         self.camera_id = DEFAULT_CAMERAS.get(domain, 0) if camera_id is None else camera_id
