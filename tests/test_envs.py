@@ -187,6 +187,9 @@ def test_registered_ids_are_stable():
     assert dmc_id("walker-walk") == "DMC/walker-walk-pixels-v0" and dmc_id("walker-walk", "proprio", True) in gym.registry
     assert minatar_id("space_invaders", pomdp=True) == "MinAtar/SpaceInvaders-image-pomdp-v0" in gym.registry
     assert all(dmc_id(task, obs) in gym.registry for task in DMC_TASKS for obs in ("pixels", "proprio", "both"))
+    for task in DMC_TASKS:  # every POMDP variant hides something
+        full, masked = make_dmc_env(task, obs="proprio"), gym.make(dmc_id(task, "proprio", pomdp=True))
+        assert 0 < masked.observation_space.shape[0] < full.observation_space.shape[0], task
 
 
 def test_dict_env_trains_with_multi_input_policy():
@@ -209,3 +212,12 @@ def test_minatar_trains_with_cnn_policy():
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(int(action))
+
+
+def test_module_prefix_makes_ids_without_a_prior_import():
+    import subprocess
+    import sys
+
+    code = "import gymnasium as gym; print(gym.make('sb3_dreamer:DMC/cartpole-balance-proprio-v0').observation_space)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "(5,)" in out and "float32" in out

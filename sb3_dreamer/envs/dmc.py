@@ -29,8 +29,11 @@ OBS_MODES = ("pixels", "proprio", "both")
 PIXELS_KEY, PROPRIO_KEY = "pixels", "proprio"
 #: camera per domain, as in PlaNet and Dreamer (every other domain uses camera 0)
 DEFAULT_CAMERAS = {"quadruped": 2}
-#: proprioceptive keys whose name contains this are hidden by ``pomdp=True``
-VELOCITY_MARK = "velocity"
+
+
+def is_velocity_key(key: str) -> bool:
+    """Whether a DMC observation key holds velocities (``velocity``, ``body_velocities``, ``arm_vel``...)."""
+    return "velocit" in key or key.endswith("_vel")
 
 
 def _split_task(name: str) -> tuple[str, str]:
@@ -56,7 +59,7 @@ class DeepMindControlEnv(gym.Env):
     :param size: side of the square pixel observation
     :param action_repeat: physics control steps per policy step; rewards are summed
     :param camera_id: camera for pixels and ``render()``; ``None`` picks the papers' camera for the domain
-    :param pomdp: hide every proprioceptive key whose name contains ``"velocity"``, so the agent has to infer
+    :param pomdp: hide every proprioceptive velocity key (:func:`is_velocity_key`), so the agent has to infer
         velocities from memory (pixels are unchanged)
     :param render_mode: ``"rgb_array"`` to get frames from ``render()`` (videos), or ``None``
     :param render_size: side of the frames ``render()`` returns; ``None`` means ``size``
@@ -104,7 +107,7 @@ class DeepMindControlEnv(gym.Env):
 
         self.proprio_keys = list(self._env.observation_space.spaces)
         if pomdp:
-            hidden = [k for k in self.proprio_keys if VELOCITY_MARK in k]
+            hidden = [k for k in self.proprio_keys if is_velocity_key(k)]
             if not hidden:
                 raise ValueError(f"pomdp=True found no velocity key to hide in {task!r} (keys: {self.proprio_keys}).")
             self.proprio_keys = [k for k in self.proprio_keys if k not in hidden]
