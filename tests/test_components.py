@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from torch import distributions as td
 from torch import nn
 
 from sb3_dreamer.common.buffers import OBS_KEY, SequenceReplayBuffer
-from sb3_dreamer.common.distributions import one_hot_straight_through, tanh_normal
-from sb3_dreamer.common.losses import free_nats_kl, frozen
+from sb3_dreamer.common.distributions import inverse_softplus, one_hot_straight_through, tanh_normal
+from sb3_dreamer.common.losses import frozen, kl_loss
 from sb3_dreamer.common.returns import lambda_returns
-from sb3_dreamer.common.rssm import RSSM, GaussianLatent
+from sb3_dreamer.common.rssm import RSSM, CategoricalLatent, GaussianLatent
 
 
 def test_lambda_returns_hand_computed():
@@ -35,27 +34,65 @@ def test_lambda_returns_limits():
     assert th.allclose(lambda_returns(rewards, values, discounts, 1.0), th.stack(expected[::-1]))
 
 
-def _gaussians(mean_gap: float):
+def _gaussian_params(mean_gap: float):
+    """Posterior and prior parameters of GaussianLatent(3) with unit std, means ``mean_gap`` apart."""
+    raw_std = th.full((4, 3), inverse_softplus(1.0 - 0.1))  # softplus(raw) + min_std 0.1 = 1
     post_mean = th.full((4, 3), mean_gap, requires_grad=True)
-    post = td.Independent(td.Normal(post_mean, th.ones(4, 3)), 1)
-    prior = td.Independent(td.Normal(th.zeros(4, 3), th.ones(4, 3)), 1)
-    return post_mean, post, prior
+    return post_mean, th.cat([post_mean, raw_std], -1), th.cat([th.zeros(4, 3), raw_std], -1)
 
 
 def test_free_nats_kl():
     # KL of unit Gaussians = |mean difference|^2 / 2 per dimension, summed over 3 dimensions
-    post_mean, post, prior = _gaussians(0.5)
-    loss, kl = free_nats_kl(post, prior, free_nats=3.0)
+    post_mean, post, prior = _gaussian_params(0.5)
+    loss, kl = kl_loss(post, prior, GaussianLatent(3), free_nats=3.0)
     assert th.isclose(kl, th.tensor(3 * 0.125))
     assert loss.item() == 3.0  # below free nats: constant ...
     loss.backward()
     assert post_mean.grad is not None and th.all(post_mean.grad == 0)  # ... and no gradient
 
-    post_mean, post, prior = _gaussians(2.0)
-    loss, kl = free_nats_kl(post, prior, free_nats=3.0)
-    assert th.isclose(loss, th.tensor(6.0)) and th.isclose(kl, th.tensor(6.0))
+    post_mean, post, prior = _gaussian_params(2.0)
+    loss, kl = kl_loss(post, prior, GaussianLatent(3), free_nats=3.0)
+    assert th.isclose(loss, th.tensor(6.0), atol=1e-5) and th.isclose(kl, th.tensor(6.0), atol=1e-5)
     loss.backward()
     assert th.all(post_mean.grad > 0)
+
+
+@pytest.mark.parametrize("latent", [GaussianLatent(3), CategoricalLatent(4, 5)])
+def test_kl_balancing_splits_the_gradient(latent):
+    """KL balancing keeps the KL's value but gives the prior alpha and the posterior 1 - alpha of its gradient."""
+    th.manual_seed(0)
+    post = th.randn(6, latent.param_size, requires_grad=True)
+    prior = th.randn(6, latent.param_size, requires_grad=True)
+
+    plain, kl = kl_loss(post, prior, latent, free_nats=0.0)
+    grad_post, grad_prior = th.autograd.grad(plain, [post, prior])
+    balanced, balanced_kl = kl_loss(post, prior, latent, free_nats=0.0, balance=0.8)
+    bal_post, bal_prior = th.autograd.grad(balanced, [post, prior])
+
+    assert th.isclose(balanced, plain) and th.isclose(balanced_kl, kl) and kl > 0.1
+    assert th.allclose(bal_prior, 0.8 * grad_prior, atol=1e-6)
+    assert th.allclose(bal_post, 0.2 * grad_post, atol=1e-6)
+    # free nats: both balanced terms are clipped, so a small KL passes no gradient
+    clipped, _ = kl_loss(post, prior, latent, free_nats=1e3, balance=0.8)
+    assert not any(g.abs().sum() for g in th.autograd.grad(clipped, [post, prior], allow_unused=True) if g is not None)
+
+
+def test_categorical_latent_is_one_hot_with_straight_through_gradients():
+    latent = CategoricalLatent(variables=3, classes=4)
+    logits = th.randn(5, 12, requires_grad=True)
+    sample = latent.sample(logits)
+    assert sample.shape == (5, 12)
+    groups = sample.detach().unflatten(-1, (3, 4))
+    assert th.all(groups.sum(-1) == 1) and set(groups.unique().tolist()) == {0.0, 1.0}  # exactly one-hot forward
+    weights = th.randn(12)
+    (sample * weights).sum().backward()
+    # backward is the gradient of the probabilities: d/dlogits of sum_k w_k softmax_k, per variable
+    probs = logits.detach().unflatten(-1, (3, 4)).softmax(-1).requires_grad_(True)
+    expected = th.autograd.grad((probs * weights.unflatten(-1, (3, 4))).sum(), probs)[0]
+    jacobian_product = probs.detach() * (expected - (probs.detach() * expected).sum(-1, keepdim=True))
+    assert th.allclose(logits.grad, jacobian_product.flatten(-2), atol=1e-6)
+    mode = latent.sample(logits, deterministic=True).unflatten(-1, (3, 4))
+    assert th.equal(mode.argmax(-1), logits.detach().unflatten(-1, (3, 4)).argmax(-1))
 
 
 def test_straight_through_gradient():

@@ -1,10 +1,15 @@
-"""SB3's own generic tests (from its sdist, see ``sb3_upstream.py``), called with :class:`Dreamer`."""
+"""SB3's own generic tests (from its sdist, see ``sb3_upstream.py``), called with each of our algorithms."""
 
 import pytest
 import torch as th
 
-from sb3_dreamer import Dreamer
+from sb3_dreamer import Dreamer, DreamerV2
 from tests.sb3_upstream import load
+
+
+@pytest.fixture(params=[Dreamer, DreamerV2], ids=lambda algo: algo.__name__)
+def algo(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -12,77 +17,77 @@ def save_load():
     return load("test_save_load")
 
 
-def test_save_load(save_load, tmp_path):
-    save_load.test_save_load(tmp_path, Dreamer)
+def test_save_load(algo, save_load, tmp_path):
+    save_load.test_save_load(tmp_path, algo)
 
 
-def test_set_env(save_load, tmp_path):
-    save_load.test_set_env(tmp_path, Dreamer)
+def test_set_env(algo, save_load, tmp_path):
+    save_load.test_set_env(tmp_path, algo)
 
 
-def test_exclude_include_saved_params(save_load, tmp_path):
-    save_load.test_exclude_include_saved_params(tmp_path, Dreamer)
+def test_exclude_include_saved_params(algo, save_load, tmp_path):
+    save_load.test_exclude_include_saved_params(tmp_path, algo)
 
 
-def test_save_load_env_cnn(save_load, tmp_path):
-    save_load.test_save_load_env_cnn(tmp_path, Dreamer)
+def test_save_load_env_cnn(algo, save_load, tmp_path):
+    save_load.test_save_load_env_cnn(tmp_path, algo)
 
 
-def test_save_load_replay_buffer(save_load, tmp_path):
-    save_load.test_save_load_replay_buffer(tmp_path, Dreamer)
+def test_save_load_replay_buffer(algo, save_load, tmp_path):
+    save_load.test_save_load_replay_buffer(tmp_path, algo)
 
 
 @pytest.mark.parametrize("policy_str", ["MlpPolicy", "CnnPolicy"])
-def test_save_load_policy(save_load, tmp_path, policy_str):
-    save_load.test_save_load_policy(tmp_path, Dreamer, policy_str, use_sde=False)
+def test_save_load_policy(algo, save_load, tmp_path, policy_str):
+    save_load.test_save_load_policy(tmp_path, algo, policy_str, use_sde=False)
 
 
 @pytest.mark.parametrize("env_id", ["Pendulum-v1", "CartPole-v1"])
 @pytest.mark.parametrize("device", ["cpu", "auto", "cuda"])
-def test_predict(env_id, device):
+def test_predict(algo, env_id, device):
     if device == "cuda" and not th.cuda.is_available():
         pytest.skip("CUDA not available")
-    load("test_predict").test_predict(Dreamer, env_id, device)
+    load("test_predict").test_predict(algo, env_id, device)
 
 
-def test_auto_wrap():
-    load("test_predict").test_auto_wrap(Dreamer)
+def test_auto_wrap(algo):
+    load("test_predict").test_auto_wrap(algo)
 
 
-def test_callbacks(tmp_path):
-    load("test_callbacks").test_callbacks(tmp_path, Dreamer)
+def test_callbacks(algo, tmp_path):
+    load("test_callbacks").test_callbacks(tmp_path, algo)
 
 
-def test_cnn(tmp_path):
-    load("test_cnn").test_cnn(tmp_path, Dreamer, share_features_extractor=False)
+def test_cnn(algo, tmp_path):
+    load("test_cnn").test_cnn(tmp_path, algo, share_features_extractor=False)
 
 
 @pytest.mark.parametrize("normalize_images", [True, False])
-def test_image_like_input(normalize_images):
-    load("test_cnn").test_image_like_input(Dreamer, normalize_images)
+def test_image_like_input(algo, normalize_images):
+    load("test_cnn").test_image_like_input(algo, normalize_images)
 
 
-def test_dict_consistency():
-    load("test_dict_env").test_consistency(Dreamer)
-
-
-@pytest.mark.parametrize("channel_last", [False, True])
-def test_dict_spaces(channel_last):
-    load("test_dict_env").test_dict_spaces(Dreamer, channel_last)
+def test_dict_consistency(algo):
+    load("test_dict_env").test_consistency(algo)
 
 
 @pytest.mark.parametrize("channel_last", [False, True])
-def test_dict_vec_framestack(channel_last):
-    load("test_dict_env").test_dict_vec_framestack(Dreamer, channel_last)
+def test_dict_spaces(algo, channel_last):
+    load("test_dict_env").test_dict_spaces(algo, channel_last)
 
 
-def test_dict_vec_normalize():
-    load("test_dict_env").test_vec_normalize(Dreamer)
+@pytest.mark.parametrize("channel_last", [False, True])
+def test_dict_vec_framestack(algo, channel_last):
+    load("test_dict_env").test_dict_vec_framestack(algo, channel_last)
+
+
+def test_dict_vec_normalize(algo):
+    load("test_dict_env").test_vec_normalize(algo)
 
 
 @pytest.mark.parametrize("obs", ["BOX_SPACE_FLOAT32", "BOX_SPACE_FLOAT64", "dict32", "dict64"])
 @pytest.mark.parametrize("action", ["BOX_SPACE_FLOAT32", "BOX_SPACE_FLOAT64"])
-def test_float64_action_space(obs, action):
+def test_float64_action_space(algo, obs, action):
     from gymnasium import spaces
 
     module = load("test_spaces")
@@ -93,25 +98,29 @@ def test_float64_action_space(obs, action):
         "dict32": spaces.Dict({"a": f32, "b": f32}),
         "dict64": spaces.Dict({"a": f32, "b": f64}),
     }[obs]
-    module.test_float64_action_space(Dreamer, obs_space, getattr(module, action))
+    module.test_float64_action_space(algo, obs_space, getattr(module, action))
 
 
-def test_deterministic_training():
-    load("test_deterministic").test_deterministic_training_common(Dreamer)
+def test_deterministic_training(algo):
+    load("test_deterministic").test_deterministic_training_common(algo)
 
 
-def test_offpolicy_multi_env():
-    load("test_run").test_offpolicy_multi_env(Dreamer)
+def test_offpolicy_multi_env(algo):
+    load("test_run").test_offpolicy_multi_env(algo)
 
 
-class _UpperCaseLogName(Dreamer):
+def _upper_case_log_name(algo):
     """SB3's test expects the default ``tb_log_name`` to be the upper-cased key of its MODEL_DICT."""
 
-    def learn(self, *args, tb_log_name: str = "DREAMER", **kwargs):
-        return super().learn(*args, tb_log_name=tb_log_name, **kwargs)
+    class UpperCaseLogName(algo):
+        def learn(self, *args, tb_log_name: str = algo.__name__.upper(), **kwargs):
+            return super().learn(*args, tb_log_name=tb_log_name, **kwargs)
+
+    return UpperCaseLogName
 
 
-def test_tensorboard(tmp_path, monkeypatch):
+def test_tensorboard(algo, tmp_path, monkeypatch):
     module = load("test_tensorboard")
-    monkeypatch.setitem(module.MODEL_DICT, "dreamer", (_UpperCaseLogName, "Pendulum-v1"))
-    module.test_tensorboard(tmp_path, "dreamer")
+    key = algo.__name__.lower()
+    monkeypatch.setitem(module.MODEL_DICT, key, (_upper_case_log_name(algo), "Pendulum-v1"))
+    module.test_tensorboard(tmp_path, key)

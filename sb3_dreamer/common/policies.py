@@ -36,7 +36,7 @@ from sb3_dreamer.common.networks import (
     is_image_key,
     mlp,
 )
-from sb3_dreamer.common.rssm import RSSM, GaussianLatent, LatentState
+from sb3_dreamer.common.rssm import RSSM, CategoricalLatent, GaussianLatent, Latent, LatentState
 
 #: network widths of Dreamer V1 (Appendix A and the reference code): 400 units, ELU
 DEFAULT_NET_ARCH: dict[str, list[int]] = {
@@ -101,6 +101,13 @@ class Actor(nn.Module):
         std = nn.functional.softplus(std + self.raw_init_std) + 1e-4
         return tanh_normal(mean, std)
 
+    def log_prob(self, dist: td.Distribution, action: th.Tensor) -> th.Tensor:
+        """``ln q(a|s)`` of a given (detached) action, for REINFORCE. Box actions are kept inside (-1, 1), where
+        the tanh's inverse is finite (a float32 tanh can round to exactly +-1)."""
+        if not self.discrete:
+            action = action.clamp(-1 + 1e-6, 1 - 1e-6)
+        return dist.log_prob(action)
+
     def mode(self, dist: td.Distribution) -> th.Tensor:
         return one_hot_mode(dist) if self.discrete else tanh_normal_mode(dist)  # type: ignore[arg-type]
 
@@ -116,7 +123,7 @@ class WorldModel(nn.Module):
         net_arch: dict[str, list[int]],
         activation: type[nn.Module],
         deterministic_size: int,
-        stochastic_size: int,
+        latent: Latent,
         hidden_size: int,
         cnn_depth: int,
         cnn_output_dim: int | None,
@@ -124,9 +131,7 @@ class WorldModel(nn.Module):
     ) -> None:
         super().__init__()
         self.encoder = MultiEncoder(observation_space, image_keys, net_arch["encoder"], cnn_depth, cnn_output_dim, activation)
-        self.rssm = RSSM(
-            self.encoder.output_dim, action_dim, deterministic_size, GaussianLatent(stochastic_size), hidden_size, activation
-        )
+        self.rssm = RSSM(self.encoder.output_dim, action_dim, deterministic_size, latent, hidden_size, activation)
         features = self.rssm.feature_size
         self.decoder = MultiDecoder(features, observation_space, self.encoder, image_keys, net_arch["decoder"], activation)
         self.reward_model = RewardModel(features, net_arch["reward"], activation)
@@ -141,10 +146,13 @@ class DreamerPolicy(BasePolicy):
     :param lr_schedule: learning-rate schedule of the world model (the actor and critic optimizers start
         with it and are set by the algorithm before every update)
     :param net_arch: hidden layers of the MLPs: one list for all of them, or a dict with any of the keys
-        ``encoder``, ``decoder``, ``reward``, ``continue``, ``actor``, ``critic`` (defaults: Dreamer V1's)
+        ``encoder``, ``decoder``, ``reward``, ``continue``, ``actor``, ``critic`` (defaults: ``default_net_arch``)
     :param activation_fn: activation of every network (ELU in Dreamer V1)
     :param deterministic_size: size of the GRU state ``h_t``
-    :param stochastic_size: size of the stochastic state ``z_t``
+    :param stochastic_size: size of the stochastic state ``z_t``: Gaussian dimensions, or the number of
+        categorical variables when ``latent_classes`` is set
+    :param latent_classes: None for Dreamer V1's Gaussian ``z_t``; an int for DreamerV2's vector of
+        ``stochastic_size`` one-hot categorical variables with this many classes each
     :param hidden_size: width of the RSSM's hidden layers
     :param cnn_depth: channels of the first convolution (doubled at each of the four layers)
     :param features_extractor_kwargs: SB3's name for encoder options: ``cnn_output_dim`` (or its SB3 alias
@@ -160,6 +168,8 @@ class DreamerPolicy(BasePolicy):
 
     #: how observations are routed to CNNs: "never" (MlpPolicy), "required" (CnnPolicy) or "auto" (MultiInputPolicy)
     image_mode: ClassVar[str] = "auto"
+    #: hidden layers of each MLP when ``net_arch`` does not say
+    default_net_arch: ClassVar[dict[str, list[int]]] = DEFAULT_NET_ARCH
 
     def __init__(
         self,
@@ -170,6 +180,7 @@ class DreamerPolicy(BasePolicy):
         activation_fn: type[nn.Module] = nn.ELU,
         deterministic_size: int = 200,
         stochastic_size: int = 30,
+        latent_classes: int | None = None,
         hidden_size: int = 200,
         cnn_depth: int = 32,
         features_extractor_kwargs: dict[str, Any] | None = None,
@@ -196,12 +207,13 @@ class DreamerPolicy(BasePolicy):
         self.activation_fn = activation_fn
         self.deterministic_size = deterministic_size
         self.stochastic_size = stochastic_size
+        self.latent_classes = latent_classes
         self.hidden_size = hidden_size
         self.cnn_depth = cnn_depth
         self.use_continue_model = continue_model
         self.use_target_critic = target_critic
         self.actor_init_std = actor_init_std
-        arch = dict(DEFAULT_NET_ARCH)
+        arch = dict(self.default_net_arch)
         if isinstance(net_arch, dict):
             unknown = set(net_arch) - set(arch)
             if unknown:
@@ -221,7 +233,7 @@ class DreamerPolicy(BasePolicy):
             arch,
             activation_fn,
             deterministic_size,
-            stochastic_size,
+            GaussianLatent(stochastic_size) if latent_classes is None else CategoricalLatent(stochastic_size, latent_classes),
             hidden_size,
             cnn_depth,
             cnn_output_dim,
@@ -276,6 +288,7 @@ class DreamerPolicy(BasePolicy):
             activation_fn=self.activation_fn,
             deterministic_size=self.deterministic_size,
             stochastic_size=self.stochastic_size,
+            latent_classes=self.latent_classes,
             hidden_size=self.hidden_size,
             cnn_depth=self.cnn_depth,
             features_extractor_kwargs=self.features_extractor_kwargs,
@@ -376,7 +389,8 @@ class DreamerPolicy(BasePolicy):
         if state is None:
             latent, prev_action, starts = self.initial_state(batch)
         else:
-            expected = [(batch, self.deterministic_size), (batch, self.stochastic_size), (batch, n_actions)]
+            rssm = self.world_model.rssm
+            expected = [(batch, rssm.deter_size), (batch, rssm.latent.size), (batch, n_actions)]
             got = [tuple(np.shape(s)) for s in state] if len(state) == 3 else None
             if got != expected:
                 raise ValueError(f"Recurrent state must be a tuple of arrays with shapes {expected}, got {got}.")

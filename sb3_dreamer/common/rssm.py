@@ -5,6 +5,9 @@ The model state ``s_t = (h_t, z_t)`` has a deterministic part ``h_t`` and a stoc
 - RecurrentModel       ``h_t = f(h_{t-1}, z_{t-1}, a_{t-1})``  (a GRU)
 - TransitionModel      ``p(z_t | h_t)``                         (the prior, used in imagination)
 - RepresentationModel  ``q(z_t | h_t, e_t)``                    (the posterior, ``e_t`` embeds ``o_t``)
+
+``z_t`` is a diagonal Gaussian in Dreamer V1 (:class:`GaussianLatent`) and a vector of one-hot
+categorical variables in DreamerV2 (:class:`CategoricalLatent`); the RSSM is the same for both.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch.nn.functional as F
 from torch import distributions as td
 from torch import nn
 
+from sb3_dreamer.common.distributions import one_hot_mode, one_hot_straight_through
 from sb3_dreamer.common.networks import mlp
 
 
@@ -54,6 +58,28 @@ class GaussianLatent(nn.Module):
     def sample(self, params: th.Tensor, deterministic: bool = False) -> th.Tensor:
         dist = self.dist(params)
         return dist.mean if deterministic else dist.rsample()
+
+
+class CategoricalLatent(nn.Module):
+    """DreamerV2's stochastic state (Sec. 2.1, Fig. 2): ``variables`` one-hot categoricals of ``classes``
+    classes each, flattened to one vector; samples pass straight-through gradients (Algorithm 1)."""
+
+    def __init__(self, variables: int = 32, classes: int = 32) -> None:
+        super().__init__()
+        self.variables, self.classes = variables, classes
+        self.size = self.param_size = variables * classes
+
+    def dist(self, params: th.Tensor) -> td.Independent:
+        return td.Independent(one_hot_straight_through(params.unflatten(-1, (self.variables, self.classes))), 1)
+
+    def sample(self, params: th.Tensor, deterministic: bool = False) -> th.Tensor:
+        dist = self.dist(params)
+        sample = one_hot_mode(dist.base_dist) if deterministic else dist.rsample()
+        return sample.flatten(-2)
+
+
+#: the stochastic-state types the RSSM supports
+Latent = GaussianLatent | CategoricalLatent
 
 
 class RecurrentModel(nn.Module):
@@ -98,7 +124,7 @@ class RSSM(nn.Module):
         embed_size: int,
         action_dim: int,
         deter_size: int,
-        latent: GaussianLatent,
+        latent: Latent,
         hidden_size: int,
         activation: type[nn.Module],
     ) -> None:

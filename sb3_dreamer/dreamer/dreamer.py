@@ -23,7 +23,7 @@ from torch import distributions as td
 
 from sb3_dreamer.common.buffers import SequenceReplayBuffer, SequenceSamples
 from sb3_dreamer.common.distributions import unit_normal
-from sb3_dreamer.common.losses import free_nats_kl, frozen
+from sb3_dreamer.common.losses import frozen, kl_loss
 from sb3_dreamer.common.policies import (
     CnnPolicy,
     DreamerPolicy,
@@ -69,6 +69,13 @@ class Dreamer(OffPolicyAlgorithm):
         that imagination starts from; None (the paper) starts from all of them
     :param free_nats: KL below this many nats is not penalised
     :param kl_scale: weight of the KL term in the world-model loss (beta)
+    :param kl_balance: KL balancing (DreamerV2, Algorithm 2): the prior gets this fraction of the KL's
+        gradient and the posterior the rest; None (Dreamer V1) trains both with the plain KL
+    :param continue_scale: weight of the ContinueModel's loss in the world-model loss
+    :param actor_gradient: how the actor learns from imagined returns (DreamerV2, Eq. 6): ``"dynamics"``
+        (backpropagation through the learned dynamics, Dreamer V1), ``"reinforce"`` (score-function
+        gradients with the critic as baseline), ``"auto"`` (REINFORCE for Discrete actions, dynamics for Box,
+        DreamerV2's choice) or a float rho in [0, 1]: rho * REINFORCE + (1 - rho) * dynamics
     :param actor_entropy_coef: weight of the actor's entropy in its objective (0 in Dreamer V1; Dreamer V2 adds it)
     :param max_grad_norm: gradient-norm clip of all three optimizers
     :param exploration_noise: std of the Gaussian noise added to collected Box actions, or the probability
@@ -115,6 +122,9 @@ class Dreamer(OffPolicyAlgorithm):
         imagination_starts: int | None = None,
         free_nats: float = 3.0,
         kl_scale: float = 1.0,
+        kl_balance: float | None = None,
+        continue_scale: float = 1.0,
+        actor_gradient: str | float = "dynamics",
         actor_entropy_coef: float = 0.0,
         max_grad_norm: float = 100.0,
         exploration_noise: float = 0.3,
@@ -160,6 +170,9 @@ class Dreamer(OffPolicyAlgorithm):
         self.imagination_starts = imagination_starts
         self.free_nats = free_nats
         self.kl_scale = kl_scale
+        self.kl_balance = kl_balance
+        self.continue_scale = continue_scale
+        self.actor_gradient = actor_gradient
         self.actor_entropy_coef = actor_entropy_coef
         self.max_grad_norm = max_grad_norm
         self.exploration_noise = exploration_noise
@@ -179,8 +192,22 @@ class Dreamer(OffPolicyAlgorithm):
         self.policy_kwargs = policy_kwargs
         if not isinstance(self.replay_buffer, SequenceReplayBuffer):
             raise TypeError(f"Dreamer needs a SequenceReplayBuffer, got {type(self.replay_buffer).__name__}.")
+        self.reinforce_mix = self._reinforce_mix()
         self.actor_lr_schedule = FloatSchedule(self.actor_learning_rate)
         self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
+
+    def _reinforce_mix(self) -> float:
+        """rho of DreamerV2's Eq. 6: the weight of REINFORCE gradients against dynamics backpropagation."""
+        named = {"dynamics": 0.0, "reinforce": 1.0, "auto": float(self.policy.actor.discrete)}
+        if isinstance(self.actor_gradient, str):
+            if self.actor_gradient not in named:
+                raise ValueError(
+                    f"actor_gradient must be one of {sorted(named)} or a float in [0, 1], got {self.actor_gradient!r}."
+                )
+            return named[self.actor_gradient]
+        if not 0.0 <= self.actor_gradient <= 1.0:
+            raise ValueError(f"actor_gradient as a mix must lie in [0, 1], got {self.actor_gradient}.")
+        return float(self.actor_gradient)
 
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
@@ -312,13 +339,13 @@ class Dreamer(OffPolicyAlgorithm):
         )
         reward_loss = -unit_normal(world_model.reward_model(features), 0).log_prob(batch.rewards).mean()
         latent = world_model.rssm.latent
-        kl_loss, kl = free_nats_kl(latent.dist(post_params), latent.dist(prior_params), self.free_nats)
-        loss = reconstruction_loss + reward_loss + self.kl_scale * kl_loss
+        kl_term, kl = kl_loss(post_params, prior_params, latent, self.free_nats, self.kl_balance)
+        loss = reconstruction_loss + reward_loss + self.kl_scale * kl_term
         metrics = {"reconstruction_loss": reconstruction_loss, "reward_loss": reward_loss, "kl": kl}
         if world_model.continue_model is not None:
             logits = world_model.continue_model(features)
             continue_loss = -td.Bernoulli(logits=logits).log_prob((~batch.is_terminal).float()).mean()
-            loss = loss + continue_loss
+            loss = loss + self.continue_scale * continue_loss
             metrics["continue_loss"] = continue_loss
         metrics["world_model_loss"] = loss
         self._step(policy.optimizer, loss, world_model.parameters())
@@ -336,13 +363,18 @@ class Dreamer(OffPolicyAlgorithm):
         return LatentState(start.deter[index], start.stoch[index])
 
     def _train_behavior(self, start: LatentState) -> dict[str, th.Tensor]:
-        """Behavior learning: imagine H steps from each posterior state with the actor, then
-        maximise the lambda-returns (Eq. 7, gradients through the dynamics; plus ``actor_entropy_coef`` times
-        the actor's entropy, as in Dreamer V2, Eq. 6) and regress the critic onto them (Eq. 8)."""
+        """Behavior learning: imagine H steps from each posterior state with the actor, then maximise the
+        lambda-returns and regress the critic onto them (Dreamer V1, Eqs. 7-8).
+
+        The actor's objective is DreamerV2's Eq. 6: ``rho`` times REINFORCE (``ln q(a|s)`` times the
+        advantage over the slow critic) plus ``1 - rho`` times the returns themselves (gradients through the
+        dynamics), plus ``actor_entropy_coef`` times the entropy; each imagined step weighted by its
+        discount and the predicted probability that the episode is still running there."""
         policy, world_model = self.policy, self.policy.world_model
         target_critic = policy.critic_target or policy.critic
+        rho = self.reinforce_mix
         with frozen(world_model, policy.critic):
-            features, entropy = self._imagine(start)
+            features, log_probs, entropy = self._imagine(start)
             rewards = world_model.reward_model(features[1:])
             discounts = self.gamma * th.ones_like(rewards)
             if world_model.continue_model is not None:
@@ -351,7 +383,13 @@ class Dreamer(OffPolicyAlgorithm):
             returns = lambda_returns(rewards, values, discounts, self.td_lambda)
             # weight of imagined step k: its discount gamma^k times the probability that the episode runs there
             weights = th.cumprod(th.cat([th.ones_like(discounts[:1]), discounts[:-1]]), 0).detach()
-            actor_loss = -(weights * (returns + self.actor_entropy_coef * entropy)).mean()
+            objective = self.actor_entropy_coef * entropy
+            if rho > 0:
+                advantage = (returns - target_critic(features[:-1])).detach()
+                objective = objective + rho * log_probs * advantage
+            if rho < 1:
+                objective = objective + (1 - rho) * returns
+            actor_loss = -(weights * objective).mean()
         self._step(policy.actor_optimizer, actor_loss, policy.actor.parameters())
 
         value_pred = policy.critic(features[:-1].detach())
@@ -364,21 +402,26 @@ class Dreamer(OffPolicyAlgorithm):
             "imagined_return": returns.mean().detach(),
         }
 
-    def _imagine(self, start: LatentState) -> tuple[th.Tensor, th.Tensor]:
+    def _imagine(self, start: LatentState) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """Roll the prior forward ``H`` steps with actions sampled from the actor (reparameterised or
         straight-through), so that returns are differentiable in the actor's parameters.
 
-        :return: features of ``s_0 .. s_H`` ``(H + 1, N, F)`` and the actor's entropy at ``s_0 .. s_{H-1}``
-            ``(H, N)``: exact for Discrete actions, the reparameterised estimate ``-ln q(a|s)`` for Box actions
+        :return: features of ``s_0 .. s_H`` ``(H + 1, N, F)``; at ``s_0 .. s_{H-1}``, the log-probabilities of
+            the actions taken, at fixed actions (REINFORCE; zeros when ``reinforce_mix`` is 0) ``(H, N)``, and the
+            actor's entropy ``(H, N)``: exact for Discrete actions, the reparameterised estimate ``-ln q(a|s)``
+            for Box actions
         """
-        state, features, entropies = start, [start.features], []
+        actor = self.policy.actor
+        state, features, log_probs, entropies = start, [start.features], [], []
         for _ in range(self.imagination_horizon):
-            dist = self.policy.actor(state.features.detach())
+            dist = actor(state.features.detach())
             action = dist.rsample()
-            entropies.append(dist.entropy() if self.policy.actor.discrete else -dist.log_prob(action))
+            entropies.append(dist.entropy() if actor.discrete else -dist.log_prob(action))
+            reinforce = self.reinforce_mix > 0
+            log_probs.append(actor.log_prob(dist, action.detach()) if reinforce else th.zeros_like(entropies[-1]))
             state = self.policy.world_model.rssm.imagine_step(state, action)
             features.append(state.features)
-        return th.stack(features), th.stack(entropies)
+        return th.stack(features), th.stack(log_probs), th.stack(entropies)
 
     def _step(self, optimizer: th.optim.Optimizer, loss: th.Tensor, parameters: Any) -> None:
         optimizer.zero_grad(set_to_none=True)
