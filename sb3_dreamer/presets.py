@@ -1,4 +1,4 @@
-"""Ready-made argument sets for :class:`~sb3_dreamer.Dreamer`.
+"""Ready-made argument sets for :class:`~sb3_dreamer.Dreamer` and :class:`~sb3_dreamer.DreamerV2`.
 
 The paper's sizes (deterministic 200, stochastic 30, 400-unit heads, batch 50 x 50) cost about 5 s per
 gradient update on a 2-core CPU. Small vector tasks such as Pendulum-v1 learn with a much smaller model.
@@ -47,4 +47,83 @@ TINY: dict[str, Any] = dict(
     train_freq=2,
     imagination_horizon=5,
     policy_kwargs=dict(deterministic_size=16, stochastic_size=4, hidden_size=16, net_arch=[16], cnn_depth=4),
+)
+
+#: DreamerV2's DeepMind Control settings (``DreamerV2``'s defaults are its Atari ones): world model 3e-4,
+#: actor and critic 8e-5, free nats 1, KL scale 1, entropy 1e-4, gamma 0.99, no discount predictor (DMC
+#: never terminates), GRU and hidden layers of 200 units, CNN depth 32, a 5000-frame prefill (2500 steps
+#: at action repeat 2), an update every 5 steps as in Dreamer V1. Continuous actions learn by dynamics
+#: backpropagation (``actor_gradient="auto"``). ``DreamerV2("CnnPolicy", env, **DREAMERV2_DMC)``.
+DREAMERV2_DMC: dict[str, Any] = dict(
+    learning_rate=3e-4,
+    actor_learning_rate=8e-5,
+    critic_learning_rate=8e-5,
+    learning_starts=2500,
+    train_freq=5,
+    gamma=0.99,
+    free_nats=1.0,
+    kl_scale=1.0,
+    continue_scale=1.0,
+    actor_entropy_coef=1e-4,
+    policy_kwargs=dict(deterministic_size=200, hidden_size=200, cnn_depth=32, continue_model=False),
+)
+
+#: The DreamerV2 MinAtar seed's hyperparameters (RajGhugare19/dreamerv2, ``MinAtarConfig``) under our names
+#: (docs/dreamer_v2.md has the mapping): 5 updates of 50 x 50 every 50 steps (train ratio 250), 4000 seed
+#: steps, horizon 10, KL scale 0.1 balanced 0.8 without free nats, discount-loss scale 5, 20 categorical
+#: variables of 20 classes, GRU and RSSM layers of 200 units, a 200-unit image embedding, CNN depth 16
+#: (3x3 convolutions on the 10x10 grid), 3 x 100-unit heads. ``DreamerV2("CnnPolicy", env, **DREAMERV2_MINATAR)``.
+DREAMERV2_MINATAR: dict[str, Any] = dict(
+    learning_rate=2e-4,
+    actor_learning_rate=4e-5,
+    critic_learning_rate=1e-4,
+    learning_starts=4000,
+    batch_size=50,
+    sequence_length=50,
+    train_freq=50,
+    gradient_steps=5,
+    gamma=0.99,
+    imagination_horizon=10,
+    free_nats=0.0,
+    kl_scale=0.1,
+    kl_balance=0.8,
+    continue_scale=5.0,
+    actor_entropy_coef=1e-3,
+    target_update_interval=100,
+    policy_kwargs=dict(
+        deterministic_size=200,
+        stochastic_size=20,
+        latent_classes=20,
+        hidden_size=200,
+        cnn_depth=16,
+        features_extractor_kwargs=dict(cnn_output_dim=200),
+        net_arch=[100, 100, 100],
+    ),
+)
+
+#: Small DreamerV2 for low-dimensional vector tasks (CartPole-v1 and the like), the counterpart of
+#: :data:`SMALL_VECTOR`: 16 categorical variables of 16 classes, 128-unit layers, an update of 16 x 50 every 3
+#: steps (train ratio 267) imagining from 128 posterior states. Faster learning rates than the paper's
+#: Atari ones and gamma 0.99, for learning within 30k steps.
+DREAMERV2_SMALL_VECTOR: dict[str, Any] = dict(
+    learning_rate=6e-4,
+    actor_learning_rate=2e-4,
+    critic_learning_rate=3e-4,
+    learning_starts=1000,
+    batch_size=16,
+    sequence_length=50,
+    train_freq=3,
+    gamma=0.99,
+    imagination_starts=128,
+    free_nats=1.0,
+    kl_scale=1.0,
+    actor_entropy_coef=1e-3,
+    image_log_interval=0,
+    policy_kwargs=dict(
+        deterministic_size=128,
+        stochastic_size=16,
+        latent_classes=16,
+        hidden_size=128,
+        net_arch=[128, 128],
+    ),
 )

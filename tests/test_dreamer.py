@@ -229,3 +229,27 @@ def test_v1_with_kl_balancing_and_categorical_latents():
     )
     model.learn(200)
     assert type(model.policy.world_model.rssm.latent).__name__ == "CategoricalLatent" and model._n_updates > 0
+
+
+@pytest.mark.parametrize(
+    ("algo", "preset", "policy", "env_id"),
+    [
+        (Dreamer, "SMALL_VECTOR", "MlpPolicy", "Pendulum-v1"),
+        (DreamerV2, "DREAMERV2_SMALL_VECTOR", "MlpPolicy", "CartPole-v1"),
+        (DreamerV2, "DREAMERV2_DMC", "CnnPolicy", "DMC/cartpole-swingup-pixels-v0"),
+        (DreamerV2, "DREAMERV2_MINATAR", "CnnPolicy", "MinAtar/Breakout-image-v0"),
+    ],
+)
+def test_presets_build_and_update(algo, preset, policy, env_id):
+    """Every preset makes a model that collects, takes one gradient update and acts."""
+    from sb3_dreamer import presets
+
+    if env_id.startswith("MinAtar"):
+        pytest.importorskip("minatar")
+    kwargs = getattr(presets, preset)
+    model = algo(policy, env_id, seed=0, **{**kwargs, "learning_starts": 40, "train_freq": 40, "gradient_steps": 1})
+    model.learn(41)
+    assert model._n_updates == 1
+    obs = model.env.reset()
+    action, _ = model.predict(obs, deterministic=True)
+    assert model.action_space.contains(action[0])
