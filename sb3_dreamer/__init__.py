@@ -9,10 +9,20 @@ from sb3_dreamer.common.buffers import SequenceReplayBuffer
 from sb3_dreamer.dreamer import Dreamer
 from sb3_dreamer.dreamer_v2 import DreamerV2
 from sb3_dreamer.envs import register_envs
+from sb3_dreamer.plan2explore import Plan2Explore
 from sb3_dreamer.presets import SMALL_VECTOR, TINY
 
 register_envs()
 
 __version__ = "0.1.0"
 
-__all__ = ["SMALL_VECTOR", "TINY", "Dreamer", "DreamerV2", "SequenceReplayBuffer", "__version__", "register_envs"]
+__all__ = [
+    "SMALL_VECTOR",
+    "TINY",
+    "Dreamer",
+    "DreamerV2",
+    "Plan2Explore",
+    "SequenceReplayBuffer",
+    "__version__",
+    "register_envs",
+]

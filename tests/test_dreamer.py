@@ -209,8 +209,8 @@ def test_reinforce_actor_loss_does_not_backpropagate_through_the_dynamics():
     enter only as constants, so a world-model parameter change does not move the actor's gradient path."""
     model = DreamerV2("MlpPolicy", "Pendulum-v1", actor_gradient="reinforce", **TINY)
     start = model.policy.world_model.rssm.initial_state(5, model.device)
-    features, log_probs, entropy = model._imagine(start)
-    assert log_probs.shape == entropy.shape == (5, 5) and features.shape[0] == 6
+    features, actions, log_probs, entropy = model._imagine(start, model.policy.actor)
+    assert log_probs.shape == entropy.shape == (5, 5) and features.shape[0] == 6 and actions.shape == (5, 5, 1)
     grads = th.autograd.grad(log_probs.sum(), list(model.policy.actor.parameters()), allow_unused=True)
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
     # log q(a|s) at fixed actions: no path into the RSSM

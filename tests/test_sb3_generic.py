@@ -3,11 +3,11 @@
 import pytest
 import torch as th
 
-from sb3_dreamer import Dreamer, DreamerV2
+from sb3_dreamer import Dreamer, DreamerV2, Plan2Explore
 from tests.sb3_upstream import load
 
 
-@pytest.fixture(params=[Dreamer, DreamerV2], ids=lambda algo: algo.__name__)
+@pytest.fixture(params=[Dreamer, DreamerV2, Plan2Explore], ids=lambda algo: algo.__name__)
 def algo(request):
     return request.param
 

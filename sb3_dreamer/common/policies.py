@@ -8,7 +8,9 @@ observation and the last action taken.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch as th
@@ -110,6 +112,16 @@ class Actor(nn.Module):
 
     def mode(self, dist: td.Distribution) -> th.Tensor:
         return one_hot_mode(dist) if self.discrete else tanh_normal_mode(dist)  # type: ignore[arg-type]
+
+
+class Behavior(NamedTuple):
+    """One behaviour learned in imagination: an actor, its critic (and slow target), and their optimizers."""
+
+    actor: Actor
+    critic: Critic
+    critic_target: Critic | None
+    actor_optimizer: th.optim.Optimizer
+    critic_optimizer: th.optim.Optimizer
 
 
 class WorldModel(nn.Module):
@@ -239,17 +251,43 @@ class DreamerPolicy(BasePolicy):
             cnn_output_dim,
             continue_model,
         )
+        self.arch = arch
+        self.initial_lr = lr_schedule(1)
+        self.optimizer = self.make_optimizer(self.world_model)
+        self.actor, self.critic, self.critic_target, self.actor_optimizer, self.critic_optimizer = self.make_behavior()
+        #: the behaviour whose actor acts in ``forward``/``predict``; see :meth:`acting_as`
+        self.acting = "task"
+
+    def make_optimizer(self, module: nn.Module) -> th.optim.Optimizer:
+        """An optimizer of ``optimizer_class`` for the module's parameters (the algorithm sets its learning rate)."""
+        return self.optimizer_class(module.parameters(), lr=self.initial_lr, **self.optimizer_kwargs)
+
+    def make_behavior(self) -> Behavior:
+        """A fresh actor, critic (and slow target critic) and their optimizers, sized for the model state."""
         features = self.world_model.rssm.feature_size
-        self.actor = Actor(features, action_space, arch["actor"], activation_fn, actor_init_std)
-        self.critic = Critic(features, arch["critic"], activation_fn)
-        self.critic_target = Critic(features, arch["critic"], activation_fn) if target_critic else None
-        if self.critic_target is not None:
-            self.critic_target.load_state_dict(self.critic.state_dict())
-            self.critic_target.requires_grad_(False)
-        lr = lr_schedule(1)
-        self.optimizer = optimizer_class(self.world_model.parameters(), lr=lr, **self.optimizer_kwargs)
-        self.actor_optimizer = optimizer_class(self.actor.parameters(), lr=lr, **self.optimizer_kwargs)
-        self.critic_optimizer = optimizer_class(self.critic.parameters(), lr=lr, **self.optimizer_kwargs)
+        actor = Actor(features, self.action_space, self.arch["actor"], self.activation_fn, self.actor_init_std)
+        critic = Critic(features, self.arch["critic"], self.activation_fn)
+        critic_target = None
+        if self.use_target_critic:
+            critic_target = Critic(features, self.arch["critic"], self.activation_fn)
+            critic_target.load_state_dict(critic.state_dict())
+            critic_target.requires_grad_(False)
+        return Behavior(actor, critic, critic_target, self.make_optimizer(actor), self.make_optimizer(critic))
+
+    def behaviors(self) -> dict[str, Behavior]:
+        """The behaviours trained in imagination, by name; ``"task"`` maximises the predicted reward."""
+        return {"task": Behavior(self.actor, self.critic, self.critic_target, self.actor_optimizer, self.critic_optimizer)}
+
+    @contextmanager
+    def acting_as(self, behavior: str) -> Iterator[None]:
+        """Act with another behaviour's actor inside the block, e.g. Plan2Explore's ``"explore"``."""
+        if behavior not in self.behaviors():
+            raise ValueError(f"Unknown behaviour {behavior!r}; this policy has {sorted(self.behaviors())}.")
+        previous, self.acting = self.acting, behavior
+        try:
+            yield
+        finally:
+            self.acting = previous
 
     # ---------------------------------------------------------------- spaces
     def _check_spaces(self) -> None:
@@ -355,8 +393,9 @@ class DreamerPolicy(BasePolicy):
         """
         embed = self.world_model.encoder(self.preprocess(observations, 1))
         state, _ = self.world_model.rssm.observe_step(state, prev_action, embed, episode_start, deterministic)
-        dist = self.actor(state.features)
-        action = self.actor.mode(dist) if deterministic else dist.sample()
+        actor = self.behaviors()[self.acting].actor
+        dist = actor(state.features)
+        action = actor.mode(dist) if deterministic else dist.sample()
         return action, state
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:

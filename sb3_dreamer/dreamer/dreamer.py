@@ -5,6 +5,7 @@ https://arxiv.org/abs/1912.01603
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -25,6 +26,8 @@ from sb3_dreamer.common.buffers import SequenceReplayBuffer, SequenceSamples
 from sb3_dreamer.common.distributions import unit_normal
 from sb3_dreamer.common.losses import frozen, kl_loss
 from sb3_dreamer.common.policies import (
+    Actor,
+    Behavior,
     CnnPolicy,
     DreamerPolicy,
     MlpPolicy,
@@ -36,6 +39,8 @@ from sb3_dreamer.common.returns import lambda_returns
 from sb3_dreamer.common.rssm import LatentState
 
 SelfDreamer = TypeVar("SelfDreamer", bound="Dreamer")
+#: rewards of imagined steps ``(H, N)`` from their features ``(H + 1, N, F)`` and the actions ``(H, N, A)``
+RewardFn = Callable[[th.Tensor, th.Tensor], th.Tensor]
 
 
 class Dreamer(OffPolicyAlgorithm):
@@ -184,10 +189,10 @@ class Dreamer(OffPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
-        # The policy gets the target critic from the algorithm's argument; the stored policy_kwargs stay the
-        # caller's (never mutated: often a shared preset, and compared by ``load(..., policy_kwargs=...)``).
+        # The policy gets what the algorithm's arguments decide (_build_policy_kwargs); the stored policy_kwargs
+        # stay the caller's (never mutated: often a shared preset, and compared by ``load(..., policy_kwargs=...)``).
         policy_kwargs = self.policy_kwargs
-        self.policy_kwargs = {**policy_kwargs, "target_critic": self.target_update_interval > 0}
+        self.policy_kwargs = self._build_policy_kwargs(policy_kwargs)
         super()._setup_model()
         self.policy_kwargs = policy_kwargs
         if not isinstance(self.replay_buffer, SequenceReplayBuffer):
@@ -195,6 +200,10 @@ class Dreamer(OffPolicyAlgorithm):
         self.reinforce_mix = self._reinforce_mix()
         self.actor_lr_schedule = FloatSchedule(self.actor_learning_rate)
         self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
+
+    def _build_policy_kwargs(self, policy_kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The policy's arguments: the caller's, plus the target critic that ``target_update_interval`` asks for."""
+        return {**policy_kwargs, "target_critic": self.target_update_interval > 0}
 
     def _reinforce_mix(self) -> float:
         """rho of DreamerV2's Eq. 6: the weight of REINFORCE gradients against dynamics backpropagation."""
@@ -305,16 +314,14 @@ class Dreamer(OffPolicyAlgorithm):
         trajectories imagined from the batch's posterior states ("behavior learning")."""
         self.policy.set_training_mode(True)
         progress = self._current_progress_remaining
-        update_learning_rate(self.policy.optimizer, self.lr_schedule(progress))
-        update_learning_rate(self.policy.actor_optimizer, self.actor_lr_schedule(progress))
-        update_learning_rate(self.policy.critic_optimizer, self.critic_lr_schedule(progress))
+        self._update_learning_rates(progress)
         metrics: dict[str, list[th.Tensor]] = {}
         for _ in range(gradient_steps):
             batch = self.replay_buffer.sample(batch_size, self._vec_normalize_env, self.sequence_length)
-            posterior, world_model_metrics = self._train_world_model(batch)
-            behavior_metrics = self._train_behavior(self._imagination_starts(posterior))
+            posterior, embed, world_model_metrics = self._train_world_model(batch)
+            behavior_metrics = self._train_behaviors(batch, posterior, embed)
             self._n_updates += 1
-            self._update_target_critic()
+            self._update_target_critics()
             for key, value in {**world_model_metrics, **behavior_metrics}.items():
                 metrics.setdefault(key, []).append(value)
         for key, values in metrics.items():
@@ -324,9 +331,18 @@ class Dreamer(OffPolicyAlgorithm):
         self.logger.record("replay/size", self.replay_buffer.size())
         self.logger.record("replay/bytes", self.replay_buffer.nbytes)
 
-    def _train_world_model(self, batch: SequenceSamples) -> tuple[LatentState, dict[str, th.Tensor]]:
+    def _update_learning_rates(self, progress: float) -> None:
+        update_learning_rate(self.policy.optimizer, self.lr_schedule(progress))
+        for behavior in self.policy.behaviors().values():
+            update_learning_rate(behavior.actor_optimizer, self.actor_lr_schedule(progress))
+            update_learning_rate(behavior.critic_optimizer, self.critic_lr_schedule(progress))
+
+    def _train_world_model(self, batch: SequenceSamples) -> tuple[LatentState, th.Tensor, dict[str, th.Tensor]]:
         """Dynamics learning: filter the sequences with the RSSM and maximise Eq. 10,
-        reconstruction + reward (+ continue) log-likelihood - kl_scale * max(free_nats, KL(posterior || prior))."""
+        reconstruction + reward (+ continue) log-likelihood - kl_scale * max(free_nats, KL(posterior || prior)).
+
+        :return: the posterior states, the observation embeddings (both ``(B, L, ...)``) and the losses
+        """
         policy, world_model = self.policy, self.policy.world_model
         obs = policy.preprocess(batch.observations, batch_dims=2)
         embed = world_model.encoder(obs)
@@ -351,7 +367,7 @@ class Dreamer(OffPolicyAlgorithm):
         self._step(policy.optimizer, loss, world_model.parameters())
         if self.image_log_interval > 0 and self._n_updates % self.image_log_interval == 0:
             self._log_reconstructions(obs, reconstruction)
-        return posterior, {k: v.detach() for k, v in metrics.items()}
+        return posterior, embed, {k: v.detach() for k, v in metrics.items()}
 
     def _imagination_starts(self, posterior: LatentState) -> LatentState:
         """Start states of imagination: the batch's posterior states (all, or ``imagination_starts`` of them)."""
@@ -362,20 +378,33 @@ class Dreamer(OffPolicyAlgorithm):
         index = th.randperm(n, device=start.deter.device)[: self.imagination_starts]
         return LatentState(start.deter[index], start.stoch[index])
 
-    def _train_behavior(self, start: LatentState) -> dict[str, th.Tensor]:
+    def _train_behaviors(self, batch: SequenceSamples, posterior: LatentState, embed: th.Tensor) -> dict[str, th.Tensor]:
+        """Behavior learning (Algorithm 1): the task actor-critic, in imagination, on the predicted reward."""
+        return self._train_behavior(self._imagination_starts(posterior), self.policy.behaviors()["task"], self._task_reward)
+
+    def _task_reward(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """The RewardModel's prediction for reaching each imagined state ``s_1 .. s_H``."""
+        return self.policy.world_model.reward_model(features[1:])
+
+    def _train_behavior(self, start: LatentState, behavior: Behavior, reward_fn: RewardFn) -> dict[str, th.Tensor]:
         """Behavior learning: imagine H steps from each posterior state with the actor, then maximise the
         lambda-returns and regress the critic onto them (Dreamer V1, Eqs. 7-8).
 
         The actor's objective is DreamerV2's Eq. 6: ``rho`` times REINFORCE (``ln q(a|s)`` times the
         advantage over the slow critic) plus ``1 - rho`` times the returns themselves (gradients through the
         dynamics), plus ``actor_entropy_coef`` times the entropy; each imagined step weighted by its
-        discount and the predicted probability that the episode is still running there."""
-        policy, world_model = self.policy, self.policy.world_model
-        target_critic = policy.critic_target or policy.critic
+        discount and the predicted probability that the episode is still running there.
+
+        :param reward_fn: rewards ``(H, N)`` of the imagined steps from their features ``(H + 1, N, F)`` and the
+            actions taken ``(H, N, A)``
+        """
+        world_model = self.policy.world_model
+        actor, critic = behavior.actor, behavior.critic
+        target_critic = behavior.critic_target or critic
         rho = self.reinforce_mix
-        with frozen(world_model, policy.critic):
-            features, log_probs, entropy = self._imagine(start)
-            rewards = world_model.reward_model(features[1:])
+        with frozen(world_model, critic):
+            features, actions, log_probs, entropy = self._imagine(start, actor)
+            rewards = reward_fn(features, actions)
             discounts = self.gamma * th.ones_like(rewards)
             if world_model.continue_model is not None:
                 discounts = discounts * th.sigmoid(world_model.continue_model(features[1:]))
@@ -390,29 +419,29 @@ class Dreamer(OffPolicyAlgorithm):
             if rho < 1:
                 objective = objective + (1 - rho) * returns
             actor_loss = -(weights * objective).mean()
-        self._step(policy.actor_optimizer, actor_loss, policy.actor.parameters())
+        self._step(behavior.actor_optimizer, actor_loss, actor.parameters())
 
-        value_pred = policy.critic(features[:-1].detach())
+        value_pred = critic(features[:-1].detach())
         critic_loss = -(weights * unit_normal(value_pred, 0).log_prob(returns.detach())).mean()
-        self._step(policy.critic_optimizer, critic_loss, policy.critic.parameters())
+        self._step(behavior.critic_optimizer, critic_loss, critic.parameters())
         return {
             "actor_loss": actor_loss.detach(),
             "critic_loss": critic_loss.detach(),
             "actor_entropy": entropy.mean().detach(),
             "imagined_return": returns.mean().detach(),
+            "imagined_reward": rewards.mean().detach(),
         }
 
-    def _imagine(self, start: LatentState) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
-        """Roll the prior forward ``H`` steps with actions sampled from the actor (reparameterised or
+    def _imagine(self, start: LatentState, actor: Actor) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor]:
+        """Roll the prior forward ``H`` steps with actions sampled from ``actor`` (reparameterised or
         straight-through), so that returns are differentiable in the actor's parameters.
 
-        :return: features of ``s_0 .. s_H`` ``(H + 1, N, F)``; at ``s_0 .. s_{H-1}``, the log-probabilities of
-            the actions taken, at fixed actions (REINFORCE; zeros when ``reinforce_mix`` is 0) ``(H, N)``, and the
-            actor's entropy ``(H, N)``: exact for Discrete actions, the reparameterised estimate ``-ln q(a|s)``
-            for Box actions
+        :return: features of ``s_0 .. s_H`` ``(H + 1, N, F)``; at ``s_0 .. s_{H-1}``: the actions taken
+            ``(H, N, A)``, their log-probabilities at fixed actions (REINFORCE; zeros when ``reinforce_mix`` is 0)
+            ``(H, N)``, and the actor's entropy ``(H, N)``: exact for Discrete actions, the reparameterised
+            estimate ``-ln q(a|s)`` for Box actions
         """
-        actor = self.policy.actor
-        state, features, log_probs, entropies = start, [start.features], [], []
+        state, features, actions, log_probs, entropies = start, [start.features], [], [], []
         for _ in range(self.imagination_horizon):
             dist = actor(state.features.detach())
             action = dist.rsample()
@@ -421,7 +450,8 @@ class Dreamer(OffPolicyAlgorithm):
             log_probs.append(actor.log_prob(dist, action.detach()) if reinforce else th.zeros_like(entropies[-1]))
             state = self.policy.world_model.rssm.imagine_step(state, action)
             features.append(state.features)
-        return th.stack(features), th.stack(log_probs), th.stack(entropies)
+            actions.append(action)
+        return th.stack(features), th.stack(actions), th.stack(log_probs), th.stack(entropies)
 
     def _step(self, optimizer: th.optim.Optimizer, loss: th.Tensor, parameters: Any) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -429,10 +459,11 @@ class Dreamer(OffPolicyAlgorithm):
         th.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
         optimizer.step()
 
-    def _update_target_critic(self) -> None:
-        critic_target = self.policy.critic_target
-        if critic_target is not None and self._n_updates % self.target_update_interval == 0:
-            critic_target.load_state_dict(self.policy.critic.state_dict())
+    def _update_target_critics(self) -> None:
+        """Hard copy of each critic into its slow target every ``target_update_interval`` updates (DreamerV2)."""
+        for behavior in self.policy.behaviors().values():
+            if behavior.critic_target is not None and self._n_updates % self.target_update_interval == 0:
+                behavior.critic_target.load_state_dict(behavior.critic.state_dict())
 
     def _log_reconstructions(self, obs: dict[str, th.Tensor], reconstruction: dict[str, th.Tensor]) -> None:
         """TensorBoard picture per image key: truth, reconstruction and error of the first 8 frames of a sequence."""
