@@ -241,13 +241,15 @@ def test_v1_with_kl_balancing_and_categorical_latents():
     ],
 )
 def test_presets_build_and_update(algo, preset, policy, env_id):
-    """Every preset makes a model that collects, takes one gradient update and acts."""
+    """Every preset makes a model (its sizes and components) that collects, takes one gradient update and acts;
+    the batch is shrunk to keep the test fast."""
     from sb3_dreamer import presets
 
     if env_id.startswith("MinAtar"):
         pytest.importorskip("minatar")
     kwargs = getattr(presets, preset)
-    model = algo(policy, env_id, seed=0, **{**kwargs, "learning_starts": 40, "train_freq": 40, "gradient_steps": 1})
+    quick = {"learning_starts": 40, "train_freq": 40, "gradient_steps": 1, "batch_size": 4, "sequence_length": 10}
+    model = algo(policy, env_id, seed=0, **{**kwargs, **quick})
     model.learn(41)
     assert model._n_updates == 1
     obs = model.env.reset()
