@@ -28,12 +28,11 @@ from functools import partial
 import gymnasium as gym
 import numpy as np
 import torch as th
+from learning import EVAL_EPISODES, random_return  # the sibling benchmark script
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_dreamer import SMALL_VECTOR, Plan2Explore
-
-EVAL_EPISODES = 10
 
 
 class Coverage:
@@ -76,15 +75,7 @@ def random_run(env_id: str, steps: int, seed: int, bins: int) -> tuple[Coverage,
         if terminated or truncated:
             obs, _ = env.reset()
             coverage.add(obs)
-    returns = []
-    for episode in range(EVAL_EPISODES):
-        env.reset(seed=10_000 + seed + episode)
-        total, done = 0.0, False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            total, done = total + float(reward), terminated or truncated
-        returns.append(total)
-    return coverage, float(np.mean(returns))
+    return coverage, random_return(env_id, seed)
 
 
 def run(seed: int, args: argparse.Namespace) -> dict[str, float]:
