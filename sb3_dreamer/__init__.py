@@ -6,6 +6,14 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from sb3_dreamer.common.buffers import SequenceReplayBuffer
+from sb3_dreamer.common.checkpoints import RunCheckpointCallback
+from sb3_dreamer.common.checks import (
+    CheckpointError,
+    DreamerError,
+    NonFiniteLossError,
+    ObservationError,
+    UnsupportedSpaceError,
+)
 from sb3_dreamer.dreamer import Dreamer
 from sb3_dreamer.dreamer_v2 import DreamerV2
 from sb3_dreamer.envs import register_envs
@@ -19,10 +27,16 @@ __version__ = "0.1.0"
 __all__ = [
     "SMALL_VECTOR",
     "TINY",
+    "CheckpointError",
     "Dreamer",
+    "DreamerError",
     "DreamerV2",
+    "NonFiniteLossError",
+    "ObservationError",
     "Plan2Explore",
+    "RunCheckpointCallback",
     "SequenceReplayBuffer",
+    "UnsupportedSpaceError",
     "__version__",
     "register_envs",
 ]

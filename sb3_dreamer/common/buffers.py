@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -56,6 +58,10 @@ class SequenceReplayBuffer(ReplayBuffer):
     :param n_envs: number of parallel environments, one stream each
     :param optimize_memory_usage: must be False: observations are already stored once
     :param handle_timeout_termination: treat ``TimeLimit.truncated`` as truncation, not termination
+    :param storage_dir: keep the observations in memory-mapped ``.npy`` files in this folder instead of RAM,
+        for capacities beyond memory (the operating system pages them in and out). Pickling the buffer
+        (``save_replay_buffer``, checkpoints) then stores the counters and a reference to these files, which
+        must stay in place.
     """
 
     observations: np.ndarray | dict[str, np.ndarray]  # type: ignore[assignment]
@@ -69,6 +75,7 @@ class SequenceReplayBuffer(ReplayBuffer):
         n_envs: int = 1,
         optimize_memory_usage: bool = False,
         handle_timeout_termination: bool = True,
+        storage_dir: str | None = None,
     ) -> None:
         if optimize_memory_usage:
             raise ValueError("SequenceReplayBuffer stores each observation once already; leave optimize_memory_usage=False.")
@@ -79,14 +86,17 @@ class SequenceReplayBuffer(ReplayBuffer):
         self.action_dim = action_dim(action_space)
         self.obs_shape = get_obs_shape(observation_space)  # type: ignore[assignment]
         size = (self.buffer_size, n_envs)
-        # np.zeros maps untouched pages lazily, so a large buffer costs memory only as it fills.
+        self.storage_dir = storage_dir
+        if storage_dir is not None:
+            os.makedirs(storage_dir, exist_ok=True)
+            self._storage_id = uuid.uuid4().hex[:12]  # each buffer its own files: a new model never overwrites a saved one's
         if isinstance(observation_space, spaces.Dict):
             self.observations = {
-                key: np.zeros(size + shape, dtype=observation_space[key].dtype)
+                key: self._allocate(f"observations_{key}", size + shape, observation_space[key].dtype)
                 for key, shape in self.obs_shape.items()  # type: ignore[union-attr]
             }
         else:
-            self.observations = np.zeros(size + self.obs_shape, dtype=observation_space.dtype)
+            self.observations = self._allocate("observations", size + self.obs_shape, observation_space.dtype)
         self.actions = np.zeros((*size, self.action_dim), dtype=np.float32)
         self.rewards = np.zeros(size, dtype=np.float32)
         self.dones = np.zeros(size, dtype=np.float32)
@@ -95,6 +105,51 @@ class SequenceReplayBuffer(ReplayBuffer):
         self.env_pos = np.zeros(n_envs, dtype=np.int64)
         self.env_full = np.zeros(n_envs, dtype=bool)
         self._next_is_first = np.ones(n_envs, dtype=bool)
+
+    def _allocate(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """A zeroed array: in RAM (np.zeros maps untouched pages lazily, so memory grows as the buffer fills),
+        or a memory-mapped ``<storage_dir>/<name>.npy``."""
+        if self.storage_dir is None:
+            return np.zeros(shape, dtype=dtype)
+        return np.lib.format.open_memmap(self._storage_path(name), mode="w+", dtype=dtype, shape=shape)
+
+    def _storage_path(self, name: str) -> str:
+        return os.path.join(self.storage_dir, f"{name}-{self._storage_id}.npy")  # type: ignore[arg-type]
+
+    def release(self) -> None:
+        """Delete the memory-mapped files of a buffer that is no longer used (nothing to do for a RAM buffer)."""
+        if self.storage_dir is None:
+            return
+        names = [f"observations_{key}" for key in self.obs_shape] if isinstance(self.observations, dict) else ["observations"]  # type: ignore[union-attr]
+        self.observations = {} if isinstance(self.observations, dict) else np.zeros((0,))
+        for name in names:
+            if os.path.exists(self._storage_path(name)):
+                os.remove(self._storage_path(name))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle state; memory-mapped observations are flushed and stored as references to their files."""
+        state = self.__dict__.copy()
+        if self.storage_dir is not None:
+            observations = self.observations if isinstance(self.observations, dict) else {OBS_KEY: self.observations}
+            for array in observations.values():
+                array.flush()  # type: ignore[union-attr]
+            state["observations"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.storage_dir is None:
+            return
+        if isinstance(self.observation_space, spaces.Dict):
+            self.observations = {key: self._reopen(f"observations_{key}") for key in self.obs_shape}  # type: ignore[union-attr]
+        else:
+            self.observations = self._reopen("observations")
+
+    def _reopen(self, name: str) -> np.ndarray:
+        path = self._storage_path(name)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"The memory-mapped replay file {path} is missing; it must stay where it was written.")
+        return np.lib.format.open_memmap(path, mode="r+")
 
     @property
     def nbytes(self) -> int:

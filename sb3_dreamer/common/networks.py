@@ -15,6 +15,8 @@ from gymnasium import spaces
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space
 from torch import nn
 
+from sb3_dreamer.common.checks import UnsupportedSpaceError
+
 #: the smallest image side for the Dreamer layout of four kernel-4 stride-2 convolutions (each halves it)
 LARGE_IMAGE_SIZE = 16
 #: the smallest image side the encoder accepts (three valid 3x3 convolutions shrink it by 6)
@@ -27,7 +29,7 @@ def conv_layout(height: int, width: int) -> list[tuple[int, int, int]]:
         return [(4, 2, 1)] * 4
     if min(height, width) >= MIN_IMAGE_SIZE:
         return [(3, 1, 0)] * 3
-    raise ValueError(
+    raise UnsupportedSpaceError(
         f"Image observations must be at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels, got {height}x{width} "
         "(channel-first after transposition); resize them (e.g. gymnasium.wrappers.ResizeObservation) "
         "or use MlpPolicy, which flattens them."

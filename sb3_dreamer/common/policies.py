@@ -22,6 +22,12 @@ from torch import distributions as td
 from torch import nn
 
 from sb3_dreamer.common.buffers import OBS_KEY, action_dim
+from sb3_dreamer.common.checks import (
+    UnsupportedSpaceError,
+    check_action_space,
+    check_observation,
+    check_observation_space,
+)
 from sb3_dreamer.common.distributions import (
     inverse_softplus,
     one_hot_mode,
@@ -49,23 +55,8 @@ DEFAULT_NET_ARCH: dict[str, list[int]] = {
     "actor": [400, 400, 400, 400],
     "critic": [400, 400, 400],
 }
-SUPPORTED_OBS_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 
 RecurrentState = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-def check_observation_space(observation_space: spaces.Space) -> None:
-    """Raise a ValueError naming any part of the observation space the world model cannot encode."""
-    if isinstance(observation_space, spaces.Dict):
-        subspaces = dict(observation_space.spaces)
-    else:
-        subspaces = {OBS_KEY: observation_space}
-    for key, subspace in subspaces.items():
-        if not isinstance(subspace, SUPPORTED_OBS_SPACES):
-            raise ValueError(
-                f"Dreamer cannot encode observation {key!r} of space {subspace}; supported: "
-                "Box, Discrete, MultiDiscrete, MultiBinary, and flat Dicts of them."
-            )
 
 
 def as_obs_dict(observation: PyTorchObs) -> dict[str, th.Tensor]:
@@ -292,16 +283,12 @@ class DreamerPolicy(BasePolicy):
     # ---------------------------------------------------------------- spaces
     def _check_spaces(self) -> None:
         name = type(self).__name__
-        if isinstance(self.action_space, spaces.Box):
-            if not (np.all(np.isfinite(self.action_space.low)) and np.all(np.isfinite(self.action_space.high))):
-                raise ValueError(f"{name} needs a Box action space with finite bounds, got {self.action_space}.")
-        elif not isinstance(self.action_space, spaces.Discrete):
-            raise ValueError(f"{name} supports Box and Discrete action spaces, not {self.action_space}.")
-        if isinstance(self.observation_space, spaces.Dict) and self.image_mode != "auto":
-            raise ValueError(f"Dict observation spaces need MultiInputPolicy, not {name}.")
+        check_action_space(self.action_space)
         check_observation_space(self.observation_space)
-        if self.image_mode == "required":
-            assert is_image_key(self.observation_space, self.normalize_images), (
+        if isinstance(self.observation_space, spaces.Dict) and self.image_mode != "auto":
+            raise UnsupportedSpaceError(f"Dict observation spaces need MultiInputPolicy, not {name}.")
+        if self.image_mode == "required" and not is_image_key(self.observation_space, self.normalize_images):
+            raise UnsupportedSpaceError(
                 f"CnnPolicy needs image observations (3-D Box, uint8 in [0, 255]), not {self.observation_space}. "
                 "Use MlpPolicy for vectors, MultiInputPolicy for Dicts, or pass normalize_images=False for "
                 "images that are already normalised (VecNormalize)."
@@ -359,14 +346,15 @@ class DreamerPolicy(BasePolicy):
     def to_env_action(self, action: np.ndarray) -> np.ndarray:
         """Model-space actions (``[-1, 1]`` or one-hot, batch first) to environment actions."""
         if isinstance(self.action_space, spaces.Discrete):
-            return action.argmax(-1).astype(self.action_space.dtype)
+            return (action.argmax(-1) + self.action_space.start).astype(self.action_space.dtype)
         action = self.unscale_action(np.clip(action, -1.0, 1.0).reshape(-1, *self.action_space.shape))
         return action.astype(self.action_space.dtype)
 
     def to_model_action(self, action: np.ndarray) -> np.ndarray:
         """Environment actions (batch first) to model space: scaled to ``[-1, 1]``, or one-hot."""
         if isinstance(self.action_space, spaces.Discrete):
-            return np.eye(int(self.action_space.n), dtype=np.float32)[np.asarray(action).reshape(-1)]
+            index = np.asarray(action).reshape(-1) - self.action_space.start
+            return np.eye(int(self.action_space.n), dtype=np.float32)[index]
         scaled = self.scale_action(np.asarray(action).reshape(-1, *self.action_space.shape))
         return scaled.reshape(scaled.shape[0], -1).astype(np.float32)
 
@@ -420,6 +408,7 @@ class DreamerPolicy(BasePolicy):
         :param deterministic: use the modes of the latent and action distributions
         :return: the actions (in the environment's space) and the new state
         """
+        check_observation(observation, self.observation_space)
         self.set_training_mode(False)
         obs_tensor, vectorized = self.obs_to_tensor(observation)
         obs = as_obs_dict(obs_tensor)

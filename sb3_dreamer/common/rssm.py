@@ -53,7 +53,7 @@ class GaussianLatent(nn.Module):
 
     def dist(self, params: th.Tensor) -> td.Independent:
         mean, std = params.chunk(2, dim=-1)
-        return td.Independent(td.Normal(mean, F.softplus(std) + self.min_std), 1)
+        return td.Independent(td.Normal(mean, F.softplus(std) + self.min_std, validate_args=False), 1, validate_args=False)
 
     def sample(self, params: th.Tensor, deterministic: bool = False) -> th.Tensor:
         dist = self.dist(params)
@@ -70,7 +70,9 @@ class CategoricalLatent(nn.Module):
         self.size = self.param_size = variables * classes
 
     def dist(self, params: th.Tensor) -> td.Independent:
-        return td.Independent(one_hot_straight_through(params.unflatten(-1, (self.variables, self.classes))), 1)
+        return td.Independent(
+            one_hot_straight_through(params.unflatten(-1, (self.variables, self.classes))), 1, validate_args=False
+        )
 
     def sample(self, params: th.Tensor, deterministic: bool = False) -> th.Tensor:
         dist = self.dist(params)

@@ -5,6 +5,8 @@ https://arxiv.org/abs/1912.01603
 
 from __future__ import annotations
 
+import io
+import pathlib
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -17,12 +19,21 @@ from stable_baselines3.common.logger import Image
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TrainFrequencyUnit
 from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 from torch import distributions as td
 
 from sb3_dreamer.common.buffers import SequenceReplayBuffer, SequenceSamples
+from sb3_dreamer.common.checkpoints import RunCheckpointCallback, load_checked_pkl, load_checkpoint, save_checked_pkl
+from sb3_dreamer.common.checks import (
+    CheckpointError,
+    NonFiniteLossError,
+    check_action_space,
+    check_observation_space,
+    check_replay_buffer,
+)
 from sb3_dreamer.common.distributions import unit_normal
 from sb3_dreamer.common.losses import frozen, kl_loss
 from sb3_dreamer.common.policies import (
@@ -33,7 +44,6 @@ from sb3_dreamer.common.policies import (
     MlpPolicy,
     MultiInputPolicy,
     as_obs_dict,
-    check_observation_space,
 )
 from sb3_dreamer.common.returns import lambda_returns
 from sb3_dreamer.common.rssm import LatentState
@@ -183,8 +193,10 @@ class Dreamer(OffPolicyAlgorithm):
         self.exploration_noise = exploration_noise
         self.target_update_interval = target_update_interval
         self.image_log_interval = image_log_interval
-        # Belief (h, z, last action) of the training environments; never saved, rebuilt after a reset.
+        # Belief (h, z, last action) of the training environments: not in the .zip, but in checkpoints.
         self._collect_state: tuple[LatentState, th.Tensor] | None = None
+        # Where load_checkpoint() found the model: run folder, learn() budget and checkpoint settings.
+        self._checkpoint: dict[str, Any] = {}
         if _init_setup_model:
             self._setup_model()
 
@@ -220,8 +232,9 @@ class Dreamer(OffPolicyAlgorithm):
 
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
-        """SB3's wrapping, after refusing observation spaces the world model cannot encode."""
+        """SB3's wrapping, after refusing spaces the world model cannot encode or the actor cannot act in."""
         check_observation_space(env.observation_space)
+        check_action_space(env.action_space)
         return OffPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
 
     @property
@@ -320,9 +333,11 @@ class Dreamer(OffPolicyAlgorithm):
             batch = self.replay_buffer.sample(batch_size, self._vec_normalize_env, self.sequence_length)
             posterior, embed, world_model_metrics = self._train_world_model(batch)
             behavior_metrics = self._train_behaviors(batch, posterior, embed)
+            step_metrics = {**world_model_metrics, **behavior_metrics}
+            self._check_finite(step_metrics)
             self._n_updates += 1
             self._update_target_critics()
-            for key, value in {**world_model_metrics, **behavior_metrics}.items():
+            for key, value in step_metrics.items():
                 metrics.setdefault(key, []).append(value)
         for key, values in metrics.items():
             self.logger.record(f"train/{key}", th.stack(values).mean().item())
@@ -330,6 +345,17 @@ class Dreamer(OffPolicyAlgorithm):
         self.logger.record("train/learning_rate", self.lr_schedule(progress))
         self.logger.record("replay/size", self.replay_buffer.size())
         self.logger.record("replay/bytes", self.replay_buffer.nbytes)
+
+    def _check_finite(self, metrics: dict[str, th.Tensor]) -> None:
+        """Stop at the first update whose losses are NaN or infinite (one host-device synchronisation)."""
+        if bool(th.isfinite(th.stack([value.float() for value in metrics.values()])).all()):
+            return
+        bad = {key: value.item() for key, value in metrics.items() if not th.isfinite(value)}
+        raise NonFiniteLossError(
+            f"Training diverged at update {self._n_updates + 1} (policy step {self.num_timesteps}): {bad}. "
+            "The parameters in memory are no longer usable; checkpoints written before stay intact. Check the "
+            "rewards and observations for NaN, then resume from the last checkpoint with lower learning rates."
+        )
 
     def _update_learning_rates(self, progress: float) -> None:
         update_learning_rate(self.policy.optimizer, self.lr_schedule(progress))
@@ -480,8 +506,110 @@ class Dreamer(OffPolicyAlgorithm):
             )
 
     # ------------------------------------------------------------------ saving
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfDreamer],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfDreamer:
+        """SB3's ``load``, after checking that ``path`` is a readable ``.zip`` saved by this algorithm.
+
+        :raises CheckpointError: the file is truncated or corrupt, was saved by another algorithm, or its
+            parameters do not fit the model it describes
+        """
+        start = path.tell() if isinstance(path, io.BufferedIOBase) else None
+        try:
+            data, _, _ = load_from_zip_file(path, custom_objects=custom_objects, device="cpu")
+        except FileNotFoundError:
+            raise
+        except Exception as error:
+            raise CheckpointError(
+                f"Cannot read {path} as a saved model ({type(error).__name__}: {error}): it is truncated, "
+                "corrupt or not a .zip written by model.save()."
+            ) from error
+        if start is not None:
+            path.seek(start)  # type: ignore[union-attr]
+        policy_class = (data or {}).get("policy_class")
+        if not (isinstance(policy_class, type) and issubclass(policy_class, tuple(cls.policy_aliases.values()))):
+            name = f"{policy_class.__module__}.{policy_class.__qualname__}" if isinstance(policy_class, type) else policy_class
+            raise CheckpointError(
+                f"{path} does not hold a {cls.__name__} model: its policy is {name}. "
+                "Load it with the algorithm class that saved it."
+            )
+        try:
+            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        except (KeyError, RuntimeError, TypeError) as error:
+            raise CheckpointError(f"{path} does not fit the {cls.__name__} it describes: {error}") from error
+
+    @classmethod
+    def load_checkpoint(
+        cls: type[SelfDreamer], path: str, env: GymEnv | None = None, device: th.device | str = "auto"
+    ) -> SelfDreamer:
+        """Rebuild the model saved by :class:`~sb3_dreamer.RunCheckpointCallback` (a checkpoint folder, or a run
+        folder's latest checkpoint) with its replay, ready to continue. Without ``env`` the pickled training
+        environments continue their episodes and the random generators are restored, so the continuation
+        equals the uninterrupted run; a given ``env`` starts new episodes."""
+        return load_checkpoint(cls, path, env, device)  # type: ignore[return-value]
+
+    @classmethod
+    def resume(
+        cls: type[SelfDreamer],
+        path: str,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        callback: MaybeCallback = None,
+    ) -> SelfDreamer:
+        """Continue an interrupted run from its checkpoint folder up to the step budget of the ``learn()`` call
+        that wrote it, checkpointing on into the same folder as before.
+
+        :param path: the run folder given to :class:`~sb3_dreamer.RunCheckpointCallback` (or one checkpoint in it)
+        :param env: None to continue in the pickled training environments, or environments to start anew in
+        :param device: device to load the model on
+        :param callback: further callbacks for the rest of the run
+        """
+        model = cls.load_checkpoint(path, env, device)
+        run = model._checkpoint
+        learn_args = run["learn"]
+        remaining = learn_args["total_timesteps"] - model.num_timesteps
+        if remaining <= 0:
+            return model
+        checkpointing = RunCheckpointCallback(save_path=run["folder"], **run["settings"])
+        return model.learn(
+            remaining,
+            callback=[checkpointing, *([] if callback is None else [callback])],  # type: ignore[list-item]
+            log_interval=learn_args.get("log_interval", 4),
+            tb_log_name=learn_args.get("tb_log_name", cls.__name__),
+            reset_num_timesteps=False,
+            progress_bar=learn_args.get("progress_bar", False),
+        )
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Save the replay buffer as a pickle followed by its SHA-256, which :meth:`load_replay_buffer` checks."""
+        save_checked_pkl(path, self.replay_buffer)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
+        """Load a replay buffer saved by :meth:`save_replay_buffer` (``truncate_last_traj`` applies to HER only).
+
+        :raises CheckpointError: the file is unreadable, or holds a replay of other spaces or environments
+        """
+        buffer = load_checked_pkl(path)
+        check_replay_buffer(buffer, self.observation_space, self.action_space, self.n_envs, str(path))
+        buffer.device = self.device
+        unused, self.replay_buffer = self.replay_buffer, buffer
+        if (
+            unused is not None
+            and unused.size() == 0
+            and getattr(unused, "_storage_id", None) != getattr(buffer, "_storage_id", None)
+        ):
+            unused.release()  # the empty memory-mapped buffer that load() built leaves no files behind
+
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_collect_state", "actor_lr_schedule", "critic_lr_schedule"]
+        return [*super()._excluded_save_params(), "_collect_state", "_checkpoint", "actor_lr_schedule", "critic_lr_schedule"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer", "policy.actor_optimizer", "policy.critic_optimizer"], []

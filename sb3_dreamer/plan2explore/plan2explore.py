@@ -126,13 +126,19 @@ class Plan2Explore(Dreamer):
         ensemble = self.policy.ensemble
         features = posterior.features[:, :-1].detach()
         actions = batch.actions[:, 1:]
-        target = embed if self.policy.ensemble_target == "embed" else posterior.stoch
+        kind = self.policy.ensemble_target
+        target = embed if kind == "embed" else posterior.stoch if kind == "stoch" else self._flat_observations(batch)
         mask = (~batch.is_first[:, 1:]).to(features.dtype)
         loss = ensemble.loss(features, actions, target[:, 1:].detach(), mask)
         self._step(self.policy.ensemble_optimizer, loss, ensemble.parameters())
         with th.no_grad():
             disagreement = ensemble.disagreement(features, actions)
         return {"ensemble_loss": loss.detach(), "replay_disagreement": (disagreement * mask).sum() / mask.sum().clamp(min=1)}
+
+    def _flat_observations(self, batch: SequenceSamples) -> th.Tensor:
+        """The batch's observations as the world model reads them, flattened and joined: ``(B, L, D)``."""
+        obs = self.policy.preprocess(batch.observations, batch_dims=2)
+        return th.cat([value.flatten(2) for value in obs.values()], dim=-1)
 
     def _intrinsic_reward(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """The exploration reward of imagined step ``k + 1``: the ensemble's disagreement about it given

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
@@ -14,8 +15,9 @@ from sb3_dreamer.common.distributions import unit_normal
 from sb3_dreamer.common.networks import mlp
 from sb3_dreamer.common.policies import DEFAULT_NET_ARCH, Behavior, DreamerPolicy
 
-#: target of the one-step models: the next observation embedding (the paper) or the next stochastic state
-ENSEMBLE_TARGETS = ("embed", "stoch")
+#: target of the one-step models: the next observation embedding (the paper), the next stochastic state, or
+#: the next observation itself (preprocessed and flattened; for low-dimensional vector observations)
+ENSEMBLE_TARGETS = ("embed", "stoch", "obs")
 
 
 class OneStepEnsemble(nn.Module):
@@ -48,8 +50,9 @@ class Plan2ExplorePolicy(DreamerPolicy):
     """:class:`DreamerPolicy` plus an ``"explore"`` behaviour and the one-step ensemble.
 
     :param ensemble_size: number of one-step models (K; 10 in the paper)
-    :param ensemble_target: what they predict: ``"embed"`` (the next observation embedding, as in the paper)
-        or ``"stoch"`` (the next stochastic state, as in the DreamerV2 code)
+    :param ensemble_target: what they predict: ``"embed"`` (the next observation embedding, as in the paper),
+        ``"stoch"`` (the next stochastic state, as in the DreamerV2 code) or ``"obs"`` (the next observation,
+        preprocessed and flattened: for low-dimensional vector observations)
     :param kwargs: the arguments of :class:`DreamerPolicy`; ``net_arch`` may also set ``"ensemble"``, the hidden
         layers of each one-step model (default 4 x 400)
     """
@@ -72,7 +75,11 @@ class Plan2ExplorePolicy(DreamerPolicy):
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
         self.ensemble_size, self.ensemble_target = ensemble_size, ensemble_target
         rssm = self.world_model.rssm
-        target_dim = self.world_model.encoder.output_dim if ensemble_target == "embed" else rssm.latent.size
+        target_dim = {
+            "embed": self.world_model.encoder.output_dim,
+            "stoch": rssm.latent.size,
+            "obs": sum(get_flattened_obs_dim(space) for space in self.obs_spaces.spaces.values()),
+        }[ensemble_target]
         self.ensemble = OneStepEnsemble(
             rssm.feature_size + rssm.action_dim, target_dim, ensemble_size, self.arch["ensemble"], self.activation_fn
         )
