@@ -33,9 +33,13 @@ def _model(**kwargs):
     return Plan2Explore("MlpPolicy", ActionRewardEnv(length=7), seed=0, **{**TINY, **kwargs})
 
 
-def test_ensemble_gradients_do_not_reach_the_world_model():
-    model = _model(exploration_steps=1000)
+@pytest.mark.parametrize("target", ["embed", "stoch", "obs"])
+def test_ensemble_gradients_do_not_reach_the_world_model(target):
+    model = _model(exploration_steps=1000, policy_kwargs={**TINY["policy_kwargs"], "ensemble_target": target})
     model.learn(150)
+    predicted = model.policy.ensemble.members[0][-1].out_features
+    rssm = model.policy.world_model.rssm
+    assert predicted == {"embed": model.policy.world_model.encoder.output_dim, "stoch": rssm.latent.size, "obs": 2}[target]
     batch = model.replay_buffer.sample(8, sequence_length=10)
     posterior, embed, _ = model._train_world_model(batch)
     world_model = model.policy.world_model

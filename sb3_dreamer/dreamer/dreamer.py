@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
@@ -30,6 +31,7 @@ from sb3_dreamer.common.checkpoints import RunCheckpointCallback, load_checked_p
 from sb3_dreamer.common.checks import (
     CheckpointError,
     NonFiniteLossError,
+    UnsupportedSpaceError,
     check_action_space,
     check_observation_space,
     check_replay_buffer,
@@ -155,6 +157,12 @@ class Dreamer(OffPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
+        if env is not None:  # made and checked here, before SB3's own assertions
+            env = maybe_make_env(env, verbose)
+            check_observation_space(env.observation_space)
+            check_action_space(env.action_space)
+            if isinstance(env.observation_space, spaces.Dict) and policy in ("MlpPolicy", "CnnPolicy"):
+                raise UnsupportedSpaceError(f"Dict observation spaces need MultiInputPolicy, not {policy}.")
         super().__init__(
             policy,
             env,
@@ -232,7 +240,8 @@ class Dreamer(OffPolicyAlgorithm):
 
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
-        """SB3's wrapping, after refusing spaces the world model cannot encode or the actor cannot act in."""
+        """SB3's wrapping, after refusing spaces the world model cannot encode or the actor cannot act in
+        (``load`` and ``set_env`` come through here)."""
         check_observation_space(env.observation_space)
         check_action_space(env.action_space)
         return OffPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
