@@ -23,6 +23,10 @@ class UnsupportedSpaceError(DreamerError, ValueError):
     """An observation or action space the algorithms cannot learn from or act in."""
 
 
+class NotAnImageError(UnsupportedSpaceError, AssertionError):
+    """``CnnPolicy`` on observations that are not images (an AssertionError too, as SB3's NatureCNN raises)."""
+
+
 class ObservationError(DreamerError, ValueError):
     """An observation given to ``predict`` that does not belong to the observation space."""
 

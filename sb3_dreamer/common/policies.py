@@ -23,6 +23,7 @@ from torch import nn
 
 from sb3_dreamer.common.buffers import OBS_KEY, action_dim
 from sb3_dreamer.common.checks import (
+    NotAnImageError,
     UnsupportedSpaceError,
     check_action_space,
     check_observation,
@@ -288,7 +289,7 @@ class DreamerPolicy(BasePolicy):
         if isinstance(self.observation_space, spaces.Dict) and self.image_mode != "auto":
             raise UnsupportedSpaceError(f"Dict observation spaces need MultiInputPolicy, not {name}.")
         if self.image_mode == "required" and not is_image_key(self.observation_space, self.normalize_images):
-            raise UnsupportedSpaceError(
+            raise NotAnImageError(
                 f"CnnPolicy needs image observations (3-D Box, uint8 in [0, 255]), not {self.observation_space}. "
                 "Use MlpPolicy for vectors, MultiInputPolicy for Dicts, or pass normalize_images=False for "
                 "images that are already normalised (VecNormalize)."
