@@ -147,6 +147,28 @@ def test_rssm_resets_state_at_is_first():
     assert not th.allclose(joined.deter[:, 3], alone.deter[:, 0])
 
 
+def test_open_loop_observes_only_the_context():
+    rssm = RSSM(embed_size=5, action_dim=2, deter_size=8, latent=GaussianLatent(4), hidden_size=8, activation=nn.ELU)
+    embed, actions, is_first = th.randn(3, 7, 5), th.randn(3, 7, 2), th.zeros(3, 7, dtype=th.bool)
+    is_first[:, 0] = True
+    th.manual_seed(1)
+    states = rssm.open_loop(embed, actions, is_first, context=3)
+    assert states.deter.shape == (3, 7, 8) and states.stoch.shape == (3, 7, 4)
+    th.manual_seed(1)
+    posterior, _, _ = rssm.observe(embed[:, :3], actions[:, :3], is_first[:, :3])
+    assert th.equal(states.deter[:, :3], posterior.deter)  # filtered context
+    # Observations after the context are never read; the actions taken are.
+    changed = embed.clone()
+    changed[:, 3:] += 10.0
+    th.manual_seed(1)
+    assert th.equal(rssm.open_loop(changed, actions, is_first, context=3).deter, states.deter)
+    other_actions = actions.clone()
+    other_actions[:, 4] += 1.0
+    th.manual_seed(1)
+    moved = rssm.open_loop(embed, other_actions, is_first, context=3).deter
+    assert th.equal(moved[:, :4], states.deter[:, :4]) and not th.allclose(moved[:, 4], states.deter[:, 4])
+
+
 # ------------------------------------------------------------------ replay
 
 

@@ -1,6 +1,7 @@
 """Behaviour of the Dreamer algorithm: recurrent predict, save/load, spaces, logging, learning."""
 
 import gymnasium as gym
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch as th
@@ -96,6 +97,16 @@ class _ImageEnv(ActionRewardEnv):
         return self.np_random.integers(0, 256, self.observation_space.shape, dtype=np.uint8)
 
 
+class _ImageAndStateEnv(ActionRewardEnv):
+    def __init__(self):
+        super().__init__()
+        image = spaces.Box(0, 255, (16, 16, 1), np.uint8)
+        self.observation_space = spaces.Dict({"image": image, "state": self.observation_space})
+
+    def _obs(self):
+        return {"image": self.np_random.integers(0, 256, (16, 16, 1), dtype=np.uint8), "state": super()._obs()}
+
+
 def _rollout(model, env, steps=25, deterministic=False, seed=0):
     th.manual_seed(seed)
     obs = env.reset()
@@ -146,21 +157,52 @@ def test_train_ratio():
     assert Dreamer("MlpPolicy", "Pendulum-v1").train_ratio == 50 * 50 / 4
 
 
-def test_logs_losses_and_reconstructions(tmp_path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
+def test_logs_losses_and_world_model_pictures(tmp_path):
     model = Dreamer("CnnPolicy", _ImageEnv(16), seed=0, image_log_interval=5, tensorboard_log=str(tmp_path), **TINY)
     model.learn(200, log_interval=1)
     values = model.logger.name_to_value
     for key in ["reconstruction_loss", "reward_loss", "kl", "continue_loss", "actor_loss", "critic_loss", "actor_entropy"]:
         assert np.isfinite(values[f"train/{key}"]), key
-    (run,) = (tmp_path).iterdir()
-    events = EventAccumulator(str(run), size_guidance={"images": 0})
-    events.Reload()
-    assert "world_model/reconstruction_observation" in events.Tags()["images"]
+    events = _events(tmp_path)
     image = events.Images("world_model/reconstruction_observation")[-1]
     assert (image.height, image.width) == (3 * 16, 8 * 16)  # truth / reconstruction / error, 8 frames
+    # Open-loop video: 4 sequences in a 2 x 2 grid, each truth | prediction | error side by side.
+    video = events.Images("world_model/open_loop_observation")[-1]
+    assert (video.height, video.width) == (2 * 16, 2 * 3 * 16)
+    assert video.encoded_image_string.startswith(b"GIF")
+    frames = iio.imread(video.encoded_image_string, index=None)
+    assert frames.shape == (10, 2 * 16, 2 * 3 * 16, 3)  # sequence_length frames
+    assert len(events.Images("world_model/open_loop_observation")) == len(events.Images("world_model/open_loop_vectors"))
     assert {"train/kl", "train/train_ratio", "replay/bytes", "rollout/ep_rew_mean"} <= set(events.Tags()["scalars"])
+
+
+def _events(log_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (run,) = log_dir.iterdir()
+    events = EventAccumulator(str(run), size_guidance={"images": 0})
+    events.Reload()
+    return events
+
+
+def test_open_loop_plot_of_vector_observations(tmp_path):
+    """Dict observations: video for the image key, and a figure with one panel per vector dimension and the reward."""
+    env = _ImageAndStateEnv()
+    model = Dreamer("MultiInputPolicy", env, seed=0, image_log_interval=5, tensorboard_log=str(tmp_path), **TINY)
+    model.learn(150, log_interval=1)
+    events = _events(tmp_path)
+    assert {"world_model/open_loop_image", "world_model/open_loop_vectors"} <= set(events.Tags()["images"])
+    figure = iio.imread(events.Images("world_model/open_loop_vectors")[-1].encoded_image_string)
+    panels = min(6, spaces.flatdim(env.observation_space["state"])) + 1
+    assert figure.shape[0] == int(1.6 * panels * 100)  # 1.6 inches per panel at 100 dpi
+    assert figure.std() > 0  # drawn, not blank
+
+
+def test_no_pictures_without_tensorboard(monkeypatch):
+    model = Dreamer("CnnPolicy", _ImageEnv(16), seed=0, image_log_interval=1, **TINY)
+    monkeypatch.setattr(model, "_log_world_model_pictures", lambda batch: pytest.fail("pictures without TensorBoard"))
+    model.learn(110)
+    assert model._n_updates > 0
 
 
 def test_logger_records_train_ratio(tmp_path):

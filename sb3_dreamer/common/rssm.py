@@ -35,6 +35,7 @@ class LatentState(NamedTuple):
         return th.cat([self.deter, self.stoch], dim=-1)
 
     def detach(self) -> LatentState:
+        """The same state cut from the autograd graph (``h_t`` and ``z_t`` detached)."""
         return LatentState(self.deter.detach(), self.stoch.detach())
 
     def flatten(self) -> LatentState:
@@ -52,10 +53,12 @@ class GaussianLatent(nn.Module):
         self.min_std = min_std
 
     def dist(self, params: th.Tensor) -> td.Independent:
+        """The Gaussian over ``z_t`` given its parameters ``[mean, raw std]`` (last dimension ``2 * size``)."""
         mean, std = params.chunk(2, dim=-1)
         return td.Independent(td.Normal(mean, F.softplus(std) + self.min_std, validate_args=False), 1, validate_args=False)
 
     def sample(self, params: th.Tensor, deterministic: bool = False) -> th.Tensor:
+        """A reparameterised sample of ``z_t``, or its mean when ``deterministic``."""
         dist = self.dist(params)
         return dist.mean if deterministic else dist.rsample()
 
@@ -70,11 +73,14 @@ class CategoricalLatent(nn.Module):
         self.size = self.param_size = variables * classes
 
     def dist(self, params: th.Tensor) -> td.Independent:
+        """Independent one-hot categoricals over ``z_t`` given the flat logits (last dimension ``variables * classes``)."""
         return td.Independent(
             one_hot_straight_through(params.unflatten(-1, (self.variables, self.classes))), 1, validate_args=False
         )
 
     def sample(self, params: th.Tensor, deterministic: bool = False) -> th.Tensor:
+        """A straight-through one-hot sample of ``z_t`` (each variable's most likely class when ``deterministic``),
+        flattened to ``variables * classes``."""
         dist = self.dist(params)
         sample = one_hot_mode(dist.base_dist) if deterministic else dist.rsample()
         return sample.flatten(-2)
@@ -93,6 +99,7 @@ class RecurrentModel(nn.Module):
         self.gru = nn.GRUCell(hidden_size, deter_size)
 
     def forward(self, deter: th.Tensor, stoch: th.Tensor, action: th.Tensor) -> th.Tensor:
+        """The next deterministic state ``h_t`` from ``h_{t-1}``, ``z_{t-1}`` and ``a_{t-1}``."""
         return self.gru(self.input(th.cat([stoch, action], dim=-1)), deter)
 
 
@@ -104,6 +111,7 @@ class TransitionModel(nn.Module):
         self.net = mlp(deter_size, [hidden_size], param_size, activation)
 
     def forward(self, deter: th.Tensor) -> th.Tensor:
+        """Parameters of the prior over ``z_t`` given ``h_t``."""
         return self.net(deter)
 
 
@@ -115,6 +123,7 @@ class RepresentationModel(nn.Module):
         self.net = mlp(deter_size + embed_size, [hidden_size], param_size, activation)
 
     def forward(self, deter: th.Tensor, embed: th.Tensor) -> th.Tensor:
+        """Parameters of the posterior over ``z_t`` given ``h_t`` and the embedding ``e_t`` of ``o_t``."""
         return self.net(th.cat([deter, embed], dim=-1))
 
 
@@ -140,6 +149,7 @@ class RSSM(nn.Module):
 
     @property
     def feature_size(self) -> int:
+        """Size of the features ``[h_t, z_t]`` that the heads read."""
         return self.deter_size + self.latent.size
 
     def initial_state(self, batch_size: int, device: th.device) -> LatentState:
@@ -181,6 +191,21 @@ class RSSM(nn.Module):
             posts.append(post)
         states = LatentState(th.stack(deters, 1), th.stack(stochs, 1))
         return states, self.transition_model(states.deter), th.stack(posts, 1)
+
+    def open_loop(self, embed: th.Tensor, actions: th.Tensor, is_first: th.Tensor, context: int) -> LatentState:
+        """Open-loop prediction (Dreamer V1, Fig. 5): filter the first ``context`` steps of each sequence
+        ``(B, L, ...)``, then predict the rest from the prior and the actions taken, observing nothing more.
+
+        :return: states ``(B, L, ...)``: posterior for ``t < context``, prior samples after
+        """
+        posterior, _, _ = self.observe(embed[:, :context], actions[:, :context], is_first[:, :context])
+        state = LatentState(posterior.deter[:, -1], posterior.stoch[:, -1])
+        deters, stochs = [posterior.deter], [posterior.stoch]
+        for t in range(context, actions.shape[1]):
+            state = self.imagine_step(state, actions[:, t])
+            deters.append(state.deter.unsqueeze(1))
+            stochs.append(state.stoch.unsqueeze(1))
+        return LatentState(th.cat(deters, 1), th.cat(stochs, 1))
 
     def imagine_step(self, state: LatentState, action: th.Tensor) -> LatentState:
         """``s_{t+1} ~ p(s_{t+1} | s_t, a_t)`` with a reparameterised sample from the prior."""

@@ -13,10 +13,11 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from matplotlib.figure import Figure as MatplotlibFigure  # without pyplot: no GUI backend involved
 from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import Image
+from stable_baselines3.common.logger import Figure, Image, TensorBoardOutputFormat, Video
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
@@ -99,8 +100,9 @@ class Dreamer(OffPolicyAlgorithm):
         of a uniformly random action for Discrete actions
     :param target_update_interval: copy the critic into a slow target critic every this many gradient
         updates and compute the lambda-returns with it; 0 (the paper) uses the critic itself
-    :param image_log_interval: log reconstructions of image observations to TensorBoard every this many
-        gradient updates (0 disables)
+    :param image_log_interval: every this many gradient updates, log pictures of the world model to
+        TensorBoard: reconstructions and open-loop prediction videos of image observations, a plot of open-loop
+        predicted against true vector observations and rewards (0 disables; only when TensorBoard logs)
     :param replay_buffer_class: replay buffer class (a :class:`SequenceReplayBuffer`)
     :param replay_buffer_kwargs: keyword arguments of the replay buffer
     :param policy_kwargs: additional arguments for the policy on creation (see :class:`DreamerPolicy`)
@@ -340,6 +342,8 @@ class Dreamer(OffPolicyAlgorithm):
         metrics: dict[str, list[th.Tensor]] = {}
         for _ in range(gradient_steps):
             batch = self.replay_buffer.sample(batch_size, self._vec_normalize_env, self.sequence_length)
+            if self._pictures_due():
+                self._log_world_model_pictures(batch)
             posterior, embed, world_model_metrics = self._train_world_model(batch)
             behavior_metrics = self._train_behaviors(batch, posterior, embed)
             step_metrics = {**world_model_metrics, **behavior_metrics}
@@ -400,8 +404,6 @@ class Dreamer(OffPolicyAlgorithm):
             metrics["continue_loss"] = continue_loss
         metrics["world_model_loss"] = loss
         self._step(policy.optimizer, loss, world_model.parameters())
-        if self.image_log_interval > 0 and self._n_updates % self.image_log_interval == 0:
-            self._log_reconstructions(obs, reconstruction)
         return posterior, embed, {k: v.detach() for k, v in metrics.items()}
 
     def _imagination_starts(self, posterior: LatentState) -> LatentState:
@@ -500,19 +502,41 @@ class Dreamer(OffPolicyAlgorithm):
             if behavior.critic_target is not None and self._n_updates % self.target_update_interval == 0:
                 behavior.critic_target.load_state_dict(behavior.critic.state_dict())
 
-    def _log_reconstructions(self, obs: dict[str, th.Tensor], reconstruction: dict[str, th.Tensor]) -> None:
-        """TensorBoard picture per image key: truth, reconstruction and error of the first 8 frames of a sequence."""
-        for key in self.policy.image_keys:
-            truth = obs[key][0, :8].detach()
-            pred = reconstruction[key][0, :8].detach()
-            offset = 0.5 if self.policy.normalize_images else 0.0
-            rows = th.cat([truth + offset, pred + offset, (pred - truth).abs()], dim=-2)  # stack vertically
-            grid = th.cat(list(rows), dim=-1).clamp(0, 1)  # frames side by side: (C, 3H, 8W)
-            if grid.shape[0] not in (1, 3):
-                grid = grid[:1]
-            self.logger.record(
-                f"world_model/reconstruction_{key}", Image(grid.cpu(), "CHW"), exclude=("stdout", "log", "json", "csv")
-            )
+    def _pictures_due(self) -> bool:
+        """Whether this update logs world-model pictures: every ``image_log_interval`` updates, with TensorBoard."""
+        if self.image_log_interval <= 0 or self._n_updates % self.image_log_interval != 0:
+            return False
+        return any(isinstance(output, TensorBoardOutputFormat) for output in self.logger.output_formats)
+
+    @th.no_grad()
+    def _log_world_model_pictures(self, batch: SequenceSamples, n_sequences: int = 4, context: int = 5) -> None:
+        """TensorBoard pictures of the world model on the batch's first sequences: for each image key, the
+        reconstructions (truth, reconstruction, error) as an image and the open-loop prediction
+        (:meth:`~sb3_dreamer.common.rssm.RSSM.open_loop`: ``context`` observed steps, then imagined from the
+        actions taken; truth, prediction, error side by side) as a video; for vector keys and the reward, a
+        figure of the open-loop prediction against the truth."""
+        policy, world_model = self.policy, self.policy.world_model
+        sequences = {key: value[:n_sequences] for key, value in batch.observations.items()}
+        actions, is_first = batch.actions[:n_sequences], batch.is_first[:n_sequences]
+        obs = policy.preprocess(sequences, batch_dims=2)
+        embed = world_model.encoder(obs)
+        posterior, _, _ = world_model.rssm.observe(embed, actions, is_first)
+        reconstruction = world_model.decoder(posterior.features)
+        open_loop = world_model.rssm.open_loop(embed, actions, is_first, min(context, actions.shape[1] - 1))
+        prediction = world_model.decoder(open_loop.features)
+        exclude = ("stdout", "log", "json", "csv")
+        offset = 0.5 if policy.normalize_images else 0.0
+        for key in policy.image_keys:
+            truth, recon, pred = (_rgb(x[key] + offset) for x in (obs, reconstruction, prediction))
+            frames = truth[0, :8], recon[0, :8]  # (T, 3, H, W)
+            rows = th.cat([*frames, (frames[1] - frames[0]).abs()], dim=-2)  # truth / reconstruction / error
+            grid = th.cat(list(rows), -1).clamp(0, 1)  # frames side by side: (3, 3H, 8W)
+            self.logger.record(f"world_model/reconstruction_{key}", Image(grid.cpu(), "CHW"), exclude)
+            video = th.cat([truth, pred, (pred - truth).abs()], dim=-1).clamp(0, 1)  # (N, T, 3, H, 3W)
+            self.logger.record(f"world_model/open_loop_{key}", Video(video.cpu(), fps=10), exclude)
+        vectors = {key: (obs[key][0], prediction[key][0]) for key in obs if key not in policy.image_keys}
+        vectors["reward"] = (batch.rewards[0], world_model.reward_model(open_loop.features[0]))
+        self.logger.record("world_model/open_loop_vectors", Figure(_open_loop_figure(vectors, context), close=True), exclude)
 
     # ------------------------------------------------------------------ saving
     @classmethod
@@ -640,3 +664,32 @@ class Dreamer(OffPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+
+def _rgb(images: th.Tensor) -> th.Tensor:
+    """Images ``(..., C, H, W)`` as 3 channels for TensorBoard: grey repeated, other channel counts (MinAtar's
+    object layers) merged by their maximum."""
+    if images.shape[-3] != 3:
+        images = images.amax(dim=-3, keepdim=True)
+    return images.expand(*images.shape[:-3], 3, *images.shape[-2:])
+
+
+def _open_loop_figure(series: dict[str, tuple[th.Tensor, th.Tensor]], context: int, max_dims: int = 6) -> MatplotlibFigure:
+    """A figure of predicted against true trajectories ``(L, D)`` or ``(L,)``, one panel per dimension
+    (the first ``max_dims`` of each key), with the end of the observed context marked."""
+    panels = [
+        (f"{key}[{d}]" if truth.dim() > 1 else key, truth.reshape(len(truth), -1)[:, d], pred.reshape(len(pred), -1)[:, d])
+        for key, (truth, pred) in series.items()
+        for d in range(min(max_dims, truth.reshape(len(truth), -1).shape[1]))
+    ]
+    figure = MatplotlibFigure(figsize=(6, 1.6 * len(panels)))
+    axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)
+    for ax, (title, truth, pred) in zip(axes[:, 0], panels, strict=True):
+        ax.plot(truth.cpu().numpy(), label="truth")
+        ax.plot(pred.cpu().numpy(), label="open-loop prediction")
+        ax.axvline(context - 0.5, color="grey", linestyle=":")
+        ax.set_ylabel(title)
+    axes[0, 0].legend(loc="upper right", fontsize="small")
+    axes[-1, 0].set_xlabel("step in sequence (observed before the dotted line)")
+    figure.tight_layout()
+    return figure

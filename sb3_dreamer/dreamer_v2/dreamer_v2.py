@@ -59,8 +59,9 @@ class DreamerV2(Dreamer):
         action; 0 in DreamerV2, which explores by sampling its stochastic actor
     :param target_update_interval: copy the critic into the slow target critic every this many gradient
         updates (100 in the paper); 0 uses the critic itself
-    :param image_log_interval: log reconstructions of image observations to TensorBoard every this many
-        gradient updates (0 disables)
+    :param image_log_interval: every this many gradient updates, log pictures of the world model to
+        TensorBoard: reconstructions and open-loop prediction videos of image observations, a plot of open-loop
+        predicted against true vector observations and rewards (0 disables; only when TensorBoard logs)
     :param replay_buffer_class: replay buffer class (a :class:`~sb3_dreamer.SequenceReplayBuffer`)
     :param replay_buffer_kwargs: keyword arguments of the replay buffer
     :param policy_kwargs: additional arguments for the policy on creation (see :class:`DreamerV2Policy`)
