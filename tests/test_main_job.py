@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import imageio.v3 as iio
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,9 +28,9 @@ def test_main_job_then_load_and_act(tmp_path):
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        ("walker_pixels.py", "walker-walk evaluation return"),
         ("cartpole_both.py", "cartpole-balance evaluation return"),
         ("minatar_breakout.py", "MinAtar/Breakout-image-pomdp-v0 evaluation return"),
+        ("plan2explore_adapt.py", "return after 150 more steps of the task actor"),
     ],
 )
 def test_environment_examples_run_tiny(tmp_path, script, expected):
@@ -38,3 +39,14 @@ def test_environment_examples_run_tiny(tmp_path, script, expected):
     extra = ["--pomdp"] if script.startswith("minatar") else []
     out = run(str(ROOT / "examples" / script), "--steps", "300", "--tiny", *extra, cwd=tmp_path)
     assert expected in out
+
+
+def test_pixels_example_then_record_video(tmp_path):
+    out = run(str(ROOT / "examples" / "walker_pixels.py"), "--steps", "300", "--tiny", cwd=tmp_path)
+    assert "walker-walk evaluation return" in out
+    args = ["dreamer_walker.zip", "--env", "DMC/walker-walk-pixels-v0", "--steps", "30", "--output", "videos"]
+    out = run(str(ROOT / "examples" / "record_video.py"), *args, cwd=tmp_path)
+    assert "recorded 30 steps" in out
+    (video,) = (tmp_path / "videos").glob("*.mp4")
+    frames = iio.imread(video, index=None)
+    assert len(frames) >= 30 and frames.shape[1:] == (64, 64, 3)
