@@ -83,6 +83,7 @@ class ConvEncoder(nn.Module):
         self.output_dim = channels * height * width
 
     def forward(self, image: th.Tensor) -> th.Tensor:
+        """Embeddings ``(..., output_dim)`` of images ``(..., C, H, W)``; any leading batch shape."""
         batch_shape = image.shape[:-3]
         return self.net(image.reshape(-1, *image.shape[-3:])).reshape(*batch_shape, -1)
 
@@ -111,6 +112,7 @@ class ConvDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, features: th.Tensor) -> th.Tensor:
+        """Images ``(..., C, H, W)`` (the mean of a unit Gaussian) from model-state features ``(..., F)``."""
         batch_shape = features.shape[:-1]
         return self.net(features.reshape(-1, features.shape[-1])).reshape(*batch_shape, *self.output_shape)
 
@@ -144,6 +146,7 @@ class MultiEncoder(nn.Module):
                 self.output_dim += hidden[-1] if hidden else get_flattened_obs_dim(subspace)
 
     def forward(self, obs: dict[str, th.Tensor]) -> th.Tensor:
+        """The concatenated embedding ``e_t`` of a dict of preprocessed observations."""
         return th.cat([encoder(obs[key]) for key, encoder in self.encoders.items()], dim=-1)
 
 
@@ -170,6 +173,7 @@ class MultiDecoder(nn.Module):
                 self.decoders[key] = mlp(feature_dim, hidden, get_flattened_obs_dim(subspace), activation)
 
     def forward(self, features: th.Tensor) -> dict[str, th.Tensor]:
+        """The reconstruction of every observation key from model-state features ``(..., F)``."""
         return {key: decoder(features) for key, decoder in self.decoders.items()}
 
 
@@ -181,6 +185,7 @@ class ScalarHead(nn.Module):
         self.net = mlp(feature_size, hidden, 1, activation)
 
     def forward(self, features: th.Tensor) -> th.Tensor:
+        """One number per state: ``(...)`` from features ``(..., F)``."""
         return self.net(features).squeeze(-1)
 
 

@@ -103,6 +103,7 @@ class Actor(nn.Module):
         return dist.log_prob(action)
 
     def mode(self, dist: td.Distribution) -> th.Tensor:
+        """The most likely action (deterministic acting): the argmax one-hot, or the tanh-Normal's mode."""
         return one_hot_mode(dist) if self.discrete else tanh_normal_mode(dist)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,177 @@
+"""Evaluation curves of docs/benchmarks.md as PNG plots, for the documentation site.
+
+The measured numbers live in one place, the Markdown of ``docs/benchmarks.md``; this script reads them from
+there (nothing is re-run and nothing is added) and writes one plot per learning benchmark into ``docs/img/``:
+
+* ``benchmark_pendulum.png``: Dreamer, ``SMALL_VECTOR``, Pendulum-v1, the table "policy steps | seed 0 | ...";
+* ``benchmark_cartpole.png``: DreamerV2, ``DREAMERV2_SMALL_VECTOR``, CartPole-v1, the lines
+  "- seed N: 2k 484, 4k 455, ...", with each seed's random-policy return from the summary table;
+* ``benchmark_minatar.png``: DreamerV2, ``DREAMERV2_MINATAR``, MinAtar Breakout, the table
+  "policy steps | minutes | evaluation return", mean +- std over the evaluation episodes.
+
+    pip install matplotlib
+    python benchmarks/plots.py                      # after editing the numbers in docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+#: one marker and line style per seed, so that curves on top of each other stay apart (and in grey print)
+STYLES = [dict(marker="o", linestyle="-"), dict(marker="s", linestyle="--"), dict(marker="^", linestyle="-.")]
+DOC = ROOT / "docs" / "benchmarks.md"
+OUT = ROOT / "docs" / "img"
+
+
+def sections(markdown: str) -> dict[str, str]:
+    """The document's ``## `` sections by heading (``###`` subsections stay inside their section)."""
+    parts = re.split(r"^## (.+)$", markdown, flags=re.MULTILINE)
+    return {heading.strip(): body for heading, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def section(markdown: str, prefix: str) -> str:
+    """The body of the one section whose heading starts with ``prefix``."""
+    found = [body for heading, body in sections(markdown).items() if heading.startswith(prefix)]
+    if len(found) != 1:
+        raise ValueError(f"{DOC} should have one section starting with {prefix!r}, found {len(found)}.")
+    return found[0]
+
+
+def tables(text: str) -> list[list[list[str]]]:
+    """Every Markdown table in ``text``: rows of cells, header first, the ``|---|`` line dropped."""
+    found, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if not all(re.fullmatch(r":?-+:?", cell) for cell in cells):
+                current.append(cells)
+        elif current:
+            found.append(current)
+            current = []
+    return found
+
+
+def table(text: str, first_header: str) -> list[list[str]]:
+    """The one table whose first header cell is ``first_header``."""
+    found = [t for t in tables(text) if t[0][0] == first_header]
+    if len(found) != 1:
+        raise ValueError(f"Expected one table with first column {first_header!r}, found {len(found)}.")
+    return found[0]
+
+
+def number(cell: str) -> float:
+    """``"5,000"`` or ``"-134.8"`` as a float."""
+    return float(cell.replace(",", ""))
+
+
+def pendulum(markdown: str) -> tuple[dict[str, tuple[list[float], list[float]]], str | None]:
+    """Dreamer on Pendulum-v1: each seed's (policy steps, returns), and the random-play note if the text has one."""
+    body = section(markdown, "Dreamer on Pendulum-v1")
+    rows = table(body, "policy steps")
+    header, data = rows[0], rows[1:]
+    curves = {name: ([number(r[0]) for r in data], [number(r[i]) for r in data]) for i, name in enumerate(header) if i}
+    random_note = re.search(r"Random play scores about (-?\d+) to (-?\d+)", body)
+    return curves, random_note.group(0) if random_note else None
+
+
+def cartpole(markdown: str) -> tuple[dict[str, tuple[list[float], list[float]]], dict[str, float]]:
+    """DreamerV2 on CartPole-v1: each seed's (policy steps, returns) and random-policy return."""
+    body = section(markdown, "DreamerV2 on CartPole-v1")
+    curves = {}
+    for seed, points in re.findall(r"^- (seed \d+): (.+)$", body, flags=re.MULTILINE):
+        pairs = [point.split() for point in points.split(",")]
+        curves[seed] = ([number(step.rstrip("k")) * 1000 for step, _ in pairs], [number(value) for _, value in pairs])
+    if not curves:
+        raise ValueError("No '- seed N: 2k 484, ...' lines in the CartPole section.")
+    summary = table(body, "seed")
+    column = summary[0].index("random policy")
+    random = {f"seed {row[0]}": number(row[column]) for row in summary[1:]}
+    return curves, random
+
+
+def minatar(markdown: str) -> tuple[list[float], list[float], list[float], list[float], float | None]:
+    """DreamerV2 on MinAtar Breakout: policy steps, minutes, mean and std of the evaluation return, random policy."""
+    body = section(markdown, "DreamerV2 on MinAtar Breakout")
+    data = table(body, "policy steps")[1:]
+    steps = [number(r[0]) for r in data]
+    minutes = [number(r[1]) for r in data]
+    mean_std = [[number(x) for x in r[2].split("+-")] for r in data]
+    random = re.search(r"Random policy: ([\d.]+) on the same evaluation episodes", body)
+    return steps, minutes, [m for m, _ in mean_std], [s for _, s in mean_std], float(random.group(1)) if random else None
+
+
+def _finish(ax: plt.Axes, title: str, path: pathlib.Path) -> None:
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel("policy steps")
+    ax.set_ylabel("evaluation return (10 episodes, deterministic)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    ax.figure.tight_layout()
+    ax.figure.savefig(path, dpi=120)
+    plt.close(ax.figure)
+    print(f"wrote {path}")
+
+
+def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
+    """Write the three PNGs into ``out`` and return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "benchmark_pendulum.png", out / "benchmark_cartpole.png", out / "benchmark_minatar.png"]
+
+    curves, random_note = pendulum(markdown)
+    _, ax = plt.subplots(figsize=(7, 4.2))
+    if random_note:
+        low, high = (float(x) for x in re.findall(r"-?\d+", random_note))
+        ax.axhspan(min(low, high), max(low, high), color="grey", alpha=0.15, label="random play (about)")
+    for style, (name, (steps, returns)) in zip(STYLES, curves.items(), strict=False):
+        ax.plot(steps, returns, markersize=4, label=name, **style)
+    _finish(ax, "Dreamer, SMALL_VECTOR, Pendulum-v1 (3 seeds)", paths[0])
+
+    curves, random = cartpole(markdown)
+    _, ax = plt.subplots(figsize=(7, 4.2))
+    for style, (name, (steps, returns)) in zip(STYLES, curves.items(), strict=False):
+        (line,) = ax.plot(steps, returns, markersize=4, alpha=0.85, label=name, **style)
+        if name in random:
+            ax.axhline(random[name], color=line.get_color(), linestyle=":", linewidth=1)
+    if random:
+        ax.plot([], [], color="grey", linestyle=":", label="random policy (per seed)")
+    _finish(ax, "DreamerV2, DREAMERV2_SMALL_VECTOR, CartPole-v1 (3 seeds)", paths[1])
+
+    steps, minutes, mean, std, random_return = minatar(markdown)
+    _, ax = plt.subplots(figsize=(7, 4.2))
+    ax.errorbar(steps, mean, yerr=std, marker="o", markersize=4, capsize=3, label="seed 0 (mean +- std over episodes)")
+    if random_return is not None:
+        ax.axhline(random_return, color="grey", linestyle=":", label="random policy")
+    for x, m in zip(steps, minutes, strict=True):  # wall-clock minutes along the bottom edge
+        ax.annotate(
+            f"{m:g} min",
+            (x, 0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, 4),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7,
+            color="dimgrey",
+        )
+    _finish(ax, "DreamerV2, DREAMERV2_MINATAR, MinAtar Breakout (60 CPU minutes)", paths[2])
+    return paths
+
+
+def main() -> None:
+    """Read ``--doc`` and write the plots into ``--out``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--doc", type=pathlib.Path, default=DOC, help="the Markdown file with the measured numbers")
+    parser.add_argument("--out", type=pathlib.Path, default=OUT, help="folder for the PNG files")
+    args = parser.parse_args()
+    plot_all(args.doc.read_text(), args.out)
+
+
+if __name__ == "__main__":
+    main()
