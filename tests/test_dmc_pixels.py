@@ -11,7 +11,8 @@ from tests.envs import TINY
 
 
 def make_walker_pixels() -> gym.Env:
-    env = gym.make("dm_control/walker-walk-v0", render_mode="rgb_array", render_kwargs=dict(width=64, height=64, camera_id=0))
+    kwargs = dict(render_mode="rgb_array", render_kwargs=dict(width=64, height=64, camera_id=0), max_episode_steps=200)
+    env = gym.make("dm_control/walker-walk-v0", **kwargs)
     return Monitor(AddRenderObservation(env, render_only=True))
 
 
@@ -37,8 +38,8 @@ def test_walker_walk_pixels_end_to_end(walker, tmp_path):
         image_log_interval=5,
         **{**TINY, "learning_starts": 500, "train_freq": 100, "batch_size": 4},
     )
-    model.learn(2_000, progress_bar=True)
-    assert model.num_timesteps == 2_000 and model._n_updates == 15
+    model.learn(1_000, progress_bar=True)
+    assert model.num_timesteps == 1_000 and model._n_updates == 5
     assert model.replay_buffer.observations.dtype.name == "uint8"
     model.save(tmp_path / "walker")
     loaded = Dreamer.load(tmp_path / "walker", env=walker)
