@@ -81,6 +81,7 @@ class SequenceReplayBuffer(ReplayBuffer):
             raise ValueError("SequenceReplayBuffer stores each observation once already; leave optimize_memory_usage=False.")
         # ReplayBuffer.__init__ would allocate next_observations, which this layout does not need.
         BaseBuffer.__init__(self, buffer_size, observation_space, action_space, device, n_envs=n_envs)
+        self.buffer_size = max(buffer_size // n_envs, 1)  # rows per environment: the capacity is shared, as in SB3
         self.optimize_memory_usage = False
         self.handle_timeout_termination = handle_timeout_termination
         self.action_dim = action_dim(action_space)
