@@ -267,3 +267,32 @@ def test_image_decoder_mirrors_encoder(shape):
     assert encoder(th.zeros(2, 3, *shape)).shape == (2, 3, encoder.output_dim)
     assert decoder(th.zeros(2, 3, 5)).shape == (2, 3, *shape)
     assert len(encoder.layout) == (4 if min(shape[1:]) >= 16 else 3)
+
+
+def test_in_place_activations_change_only_rounding_and_memory():
+    from sb3_dreamer.common.networks import mlp
+
+    th.manual_seed(0)
+    in_place = mlp(6, [16, 16], 3, nn.ELU)
+    assert all(layer.inplace for layer in in_place if isinstance(layer, nn.ELU))
+    plain = nn.Sequential(*[nn.ELU() if isinstance(layer, nn.ELU) else layer for layer in in_place])
+    x = th.randn(5, 6, requires_grad=True)
+    grads = []
+    for net in (in_place, plain):
+        net.zero_grad()
+        out = net(x)
+        (out**2).sum().backward()
+        grads.append((out.detach(), x.grad.clone(), [p.grad.clone() for p in net.parameters()]))
+        x.grad = None
+    (out_a, dx_a, dp_a), (out_b, dx_b, dp_b) = grads
+    assert th.equal(out_a, out_b)
+    # ELU's backward from its output, (y + 1), instead of from its input, exp(x): equal up to float rounding
+    close = dict(rtol=1e-6, atol=1e-7)
+    assert th.allclose(dx_a, dx_b, **close) and all(th.allclose(a, b, **close) for a, b in zip(dp_a, dp_b, strict=True))
+    assert not mlp(6, [16], 3, nn.Tanh)[1].__dict__.get("inplace", False)  # classes without the option
+
+
+def test_replay_capacity_is_shared_by_the_environments():
+    space = spaces.Box(0, 255, (3, 8, 8), np.uint8)
+    buffer = SequenceReplayBuffer(1000, space, spaces.Box(-1, 1, (2,)), n_envs=4)
+    assert buffer.buffer_size == 250 and buffer.observations.shape == (250, 4, 3, 8, 8)  # SB3's convention

@@ -10,7 +10,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
-from sb3_dreamer import Dreamer, DreamerV2
+from sb3_dreamer import Dreamer, DreamerV2, Plan2Explore
 from tests.envs import TINY, ActionRewardEnv
 
 ALGOS = [Dreamer, DreamerV2]
@@ -26,6 +26,42 @@ def test_learns_tiny_task(algo, discrete):
     model.learn(1000)
     after, _ = evaluate_policy(model, ActionRewardEnv(discrete), n_eval_episodes=5, warn=False)
     assert before < 5 and after > 8, (before, after)  # 10 steps, best reward 1 per step
+
+
+@pytest.mark.parametrize(("algo", "discrete"), [(Dreamer, False), (DreamerV2, True)])
+def test_bf16_mixed_learns_tiny_task(algo, discrete):
+    """precision="bf16-mixed": hidden layers compute in bf16, heads, states and parameters stay float32, and the
+    tiny task is still learned."""
+    model = algo("MlpPolicy", ActionRewardEnv(discrete), seed=0, precision="bf16-mixed", **TINY)
+    dtypes = {}
+    world_model = model.policy.world_model
+    rssm = world_model.rssm
+    modules = dict(hidden=world_model.encoder, reward=world_model.reward_model, prior=rssm.transition_model)
+    for name, module in {**modules, "deter": rssm.recurrent_model}.items():
+        module.register_forward_hook(lambda m, i, out, name=name: dtypes.setdefault(name, set()).add(out.dtype))
+    model.learn(1000)
+    assert dtypes["reward"] == dtypes["prior"] == dtypes["deter"] == {th.float32}
+    assert th.bfloat16 in dtypes["hidden"]  # training (acting stays float32)
+    assert all(p.dtype == th.float32 for p in model.policy.parameters())
+    after, _ = evaluate_policy(model, ActionRewardEnv(discrete), n_eval_episodes=5, warn=False)
+    assert after > 8, after
+
+
+@pytest.mark.parametrize(("algo", "discrete"), [(Dreamer, False), (DreamerV2, True), (Plan2Explore, False)])
+def test_activation_checkpointing_gives_the_same_updates(algo, discrete):
+    """Recomputing imagination in the backward pass (random draws replayed) leaves every update as it was."""
+    models = [
+        algo("MlpPolicy", ActionRewardEnv(discrete), seed=0, activation_checkpointing=flag, **TINY).learn(150)
+        for flag in (False, True)
+    ]
+    assert models[0]._n_updates == models[1]._n_updates > 0
+    for a, b in zip(models[0].policy.parameters(), models[1].policy.parameters(), strict=True):
+        assert th.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_precision_is_checked():
+    with pytest.raises(ValueError, match="bf16-mixed"):
+        Dreamer("MlpPolicy", "Pendulum-v1", precision="16", **TINY)
 
 
 @pytest.mark.parametrize("algo", ALGOS)

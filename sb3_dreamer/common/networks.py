@@ -9,6 +9,8 @@ A Dict observation gets one encoder and one decoder per key, and the embeddings 
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch as th
 from gymnasium import spaces
@@ -41,12 +43,21 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def activation_layer(activation: type[nn.Module]) -> nn.Module:
+    """``activation()``, in place where the class allows it (ELU, ReLU, SiLU...): the same values, but the
+    backward pass keeps one tensor per layer (the activation's output, which is also the next layer's input)
+    instead of two, which halves the activation memory of imagination."""
+    if "inplace" in inspect.signature(activation).parameters:
+        return activation(inplace=True)
+    return activation()
+
+
 def mlp(input_dim: int, hidden: list[int], output_dim: int | None, activation: type[nn.Module]) -> nn.Sequential:
     """Fully connected layers with ``activation`` between them; no activation after the output layer."""
     layers: list[nn.Module] = []
     last = input_dim
     for width in hidden:
-        layers += [nn.Linear(last, width), activation()]
+        layers += [nn.Linear(last, width), activation_layer(activation)]
         last = width
     if output_dim is not None:
         layers.append(nn.Linear(last, output_dim))
@@ -74,7 +85,7 @@ class ConvEncoder(nn.Module):
         self.shapes = [(channels, height, width)]
         for i, (kernel, stride, padding) in enumerate(self.layout):
             out_channels = depth * 2**i
-            layers += [nn.Conv2d(channels, out_channels, kernel, stride=stride, padding=padding), activation()]
+            layers += [nn.Conv2d(channels, out_channels, kernel, stride=stride, padding=padding), activation_layer(activation)]
             channels = out_channels
             height = conv_output_size(height, kernel, stride, padding)
             width = conv_output_size(width, kernel, stride, padding)
@@ -108,7 +119,7 @@ class ConvDecoder(nn.Module):
                 nn.ConvTranspose2d(in_channels, out_channels, kernel, stride, padding, output_padding=output_padding)
             )
             if i > 1:
-                layers.append(activation())
+                layers.append(activation_layer(activation))
         self.net = nn.Sequential(*layers)
 
     def forward(self, features: th.Tensor) -> th.Tensor:
@@ -173,8 +184,9 @@ class MultiDecoder(nn.Module):
                 self.decoders[key] = mlp(feature_dim, hidden, get_flattened_obs_dim(subspace), activation)
 
     def forward(self, features: th.Tensor) -> dict[str, th.Tensor]:
-        """The reconstruction of every observation key from model-state features ``(..., F)``."""
-        return {key: decoder(features) for key, decoder in self.decoders.items()}
+        """The reconstruction of every observation key from model-state features ``(..., F)`` (float32, also
+        under bf16 autocast, so that the losses are computed in full precision)."""
+        return {key: decoder(features).float() for key, decoder in self.decoders.items()}
 
 
 class ScalarHead(nn.Module):
@@ -185,8 +197,8 @@ class ScalarHead(nn.Module):
         self.net = mlp(feature_size, hidden, 1, activation)
 
     def forward(self, features: th.Tensor) -> th.Tensor:
-        """One number per state: ``(...)`` from features ``(..., F)``."""
-        return self.net(features).squeeze(-1)
+        """One number per state: ``(...)`` from features ``(..., F)`` (float32, also under bf16 autocast)."""
+        return self.net(features).squeeze(-1).float()
 
 
 class RewardModel(ScalarHead):

@@ -87,7 +87,8 @@ class Actor(nn.Module):
         self.raw_init_std = inverse_softplus(init_std)
 
     def forward(self, features: th.Tensor) -> td.Distribution:
-        out = self.net(features)
+        """The action distribution at ``s_t`` (its parameters in float32, also under bf16 autocast)."""
+        out = self.net(features).float()
         if self.discrete:
             return one_hot_straight_through(out)
         mean, std = out.chunk(2, dim=-1)
@@ -387,6 +388,12 @@ class DreamerPolicy(BasePolicy):
         dist = actor(state.features)
         action = actor.mode(dist) if deterministic else dist.sample()
         return action, state
+
+    def set_training_mode(self, mode: bool) -> None:
+        """Train or eval mode; a no-op when already in it. SB3 calls this before every rollout, and walking
+        all modules costs more than a policy step (none of ours behaves differently in the two modes)."""
+        if self.training != mode:
+            super().set_training_mode(mode)
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         """One step from the initial state (the stateless entry point of SB3's ``BasePolicy``)."""

@@ -99,8 +99,9 @@ class RecurrentModel(nn.Module):
         self.gru = nn.GRUCell(hidden_size, deter_size)
 
     def forward(self, deter: th.Tensor, stoch: th.Tensor, action: th.Tensor) -> th.Tensor:
-        """The next deterministic state ``h_t`` from ``h_{t-1}``, ``z_{t-1}`` and ``a_{t-1}``."""
-        return self.gru(self.input(th.cat([stoch, action], dim=-1)), deter)
+        """The next deterministic state ``h_t`` from ``h_{t-1}``, ``z_{t-1}`` and ``a_{t-1}`` (kept in float32 under
+        bf16 autocast, so that rounding does not compound along sequences)."""
+        return self.gru(self.input(th.cat([stoch, action], dim=-1)), deter).float()
 
 
 class TransitionModel(nn.Module):
@@ -111,8 +112,8 @@ class TransitionModel(nn.Module):
         self.net = mlp(deter_size, [hidden_size], param_size, activation)
 
     def forward(self, deter: th.Tensor) -> th.Tensor:
-        """Parameters of the prior over ``z_t`` given ``h_t``."""
-        return self.net(deter)
+        """Parameters of the prior over ``z_t`` given ``h_t`` (float32, also under bf16 autocast)."""
+        return self.net(deter).float()
 
 
 class RepresentationModel(nn.Module):
@@ -124,7 +125,7 @@ class RepresentationModel(nn.Module):
 
     def forward(self, deter: th.Tensor, embed: th.Tensor) -> th.Tensor:
         """Parameters of the posterior over ``z_t`` given ``h_t`` and the embedding ``e_t`` of ``o_t``."""
-        return self.net(th.cat([deter, embed], dim=-1))
+        return self.net(th.cat([deter, embed], dim=-1)).float()
 
 
 class RSSM(nn.Module):

@@ -26,6 +26,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 from torch import distributions as td
+from torch.utils.checkpoint import checkpoint
 
 from sb3_dreamer.common.buffers import SequenceReplayBuffer, SequenceSamples
 from sb3_dreamer.common.checkpoints import RunCheckpointCallback, load_checked_pkl, load_checkpoint, save_checked_pkl
@@ -103,6 +104,13 @@ class Dreamer(OffPolicyAlgorithm):
     :param image_log_interval: every this many gradient updates, log pictures of the world model to
         TensorBoard: reconstructions and open-loop prediction videos of image observations, a plot of open-loop
         predicted against true vector observations and rewards (0 disables; only when TensorBoard logs)
+    :param precision: ``"32"`` (float32 throughout) or ``"bf16-mixed"``: the world model and imagination run
+        under bfloat16 autocast (matrix products and activations in bf16; parameters, optimizer states,
+        recurrent states, heads' outputs and losses in float32), about twice as fast and half the activation
+        memory where the hardware has bf16 (docs/benchmarks.md); acting stays in float32
+    :param activation_checkpointing: recompute the activations of imagination (each imagined step, the reward,
+        continue and value heads) in the backward pass instead of storing them (``torch.utils.checkpoint``, with
+        the random draws replayed, so the updates are the same): about a third less memory, a fifth more time
     :param replay_buffer_class: replay buffer class (a :class:`SequenceReplayBuffer`)
     :param replay_buffer_kwargs: keyword arguments of the replay buffer
     :param policy_kwargs: additional arguments for the policy on creation (see :class:`DreamerPolicy`)
@@ -149,6 +157,8 @@ class Dreamer(OffPolicyAlgorithm):
         exploration_noise: float = 0.3,
         target_update_interval: int = 0,
         image_log_interval: int = 1000,
+        precision: str = "32",
+        activation_checkpointing: bool = False,
         replay_buffer_class: type[ReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -203,6 +213,10 @@ class Dreamer(OffPolicyAlgorithm):
         self.exploration_noise = exploration_noise
         self.target_update_interval = target_update_interval
         self.image_log_interval = image_log_interval
+        if precision not in ("32", "bf16-mixed"):
+            raise ValueError(f'precision must be "32" or "bf16-mixed", got {precision!r}.')
+        self.precision = precision
+        self.activation_checkpointing = activation_checkpointing
         # Belief (h, z, last action) of the training environments: not in the .zip, but in checkpoints.
         self._collect_state: tuple[LatentState, th.Tensor] | None = None
         # Where load_checkpoint() found the model: run folder, learn() budget and checkpoint settings.
@@ -344,8 +358,9 @@ class Dreamer(OffPolicyAlgorithm):
             batch = self.replay_buffer.sample(batch_size, self._vec_normalize_env, self.sequence_length)
             if self._pictures_due():
                 self._log_world_model_pictures(batch)
-            posterior, embed, world_model_metrics = self._train_world_model(batch)
-            behavior_metrics = self._train_behaviors(batch, posterior, embed)
+            with self._autocast():
+                posterior, embed, world_model_metrics = self._train_world_model(batch)
+                behavior_metrics = self._train_behaviors(batch, posterior, embed)
             step_metrics = {**world_model_metrics, **behavior_metrics}
             self._check_finite(step_metrics)
             self._n_updates += 1
@@ -441,11 +456,11 @@ class Dreamer(OffPolicyAlgorithm):
         rho = self.reinforce_mix
         with frozen(world_model, critic):
             features, actions, log_probs, entropy = self._imagine(start, actor)
-            rewards = reward_fn(features, actions)
+            rewards = self._recomputed(reward_fn, features, actions)
             discounts = self.gamma * th.ones_like(rewards)
             if world_model.continue_model is not None:
-                discounts = discounts * th.sigmoid(world_model.continue_model(features[1:]))
-            values = target_critic(features[1:])
+                discounts = discounts * th.sigmoid(self._recomputed(world_model.continue_model, features[1:]))
+            values = self._recomputed(target_critic, features[1:])
             returns = lambda_returns(rewards, values, discounts, self.td_lambda)
             # weight of imagined step k: its discount gamma^k times the probability that the episode runs there
             weights = th.cumprod(th.cat([th.ones_like(discounts[:1]), discounts[:-1]]), 0).detach()
@@ -456,7 +471,8 @@ class Dreamer(OffPolicyAlgorithm):
             if rho < 1:
                 objective = objective + (1 - rho) * returns
             actor_loss = -(weights * objective).mean()
-        self._step(behavior.actor_optimizer, actor_loss, actor.parameters())
+            # still frozen: recomputed activations (activation_checkpointing) must match the forward pass
+            self._step(behavior.actor_optimizer, actor_loss, actor.parameters())
 
         value_pred = critic(features[:-1].detach())
         critic_loss = -(weights * unit_normal(value_pred, 0).log_prob(returns.detach())).mean()
@@ -478,23 +494,43 @@ class Dreamer(OffPolicyAlgorithm):
             ``(H, N)``, and the actor's entropy ``(H, N)``: exact for Discrete actions, the reparameterised
             estimate ``-ln q(a|s)`` for Box actions
         """
-        state, features, actions, log_probs, entropies = start, [start.features], [], [], []
-        for _ in range(self.imagination_horizon):
+        rssm, reinforce = self.policy.world_model.rssm, self.reinforce_mix > 0
+
+        def step(deter: th.Tensor, stoch: th.Tensor) -> tuple[th.Tensor, ...]:
+            state = LatentState(deter, stoch)
             dist = actor(state.features.detach())
             action = dist.rsample()
-            entropies.append(dist.entropy() if actor.discrete else -dist.log_prob(action))
-            reinforce = self.reinforce_mix > 0
-            log_probs.append(actor.log_prob(dist, action.detach()) if reinforce else th.zeros_like(entropies[-1]))
-            state = self.policy.world_model.rssm.imagine_step(state, action)
+            entropy = dist.entropy() if actor.discrete else -dist.log_prob(action)
+            log_prob = actor.log_prob(dist, action.detach()) if reinforce else th.zeros_like(entropy)
+            return (*rssm.imagine_step(state, action), action, entropy, log_prob)
+
+        state, features, steps = start, [start.features], []
+        for _ in range(self.imagination_horizon):
+            deter, stoch, *outputs = self._recomputed(step, state.deter, state.stoch)
+            state = LatentState(deter, stoch)
             features.append(state.features)
-            actions.append(action)
-        return th.stack(features), th.stack(actions), th.stack(log_probs), th.stack(entropies)
+            steps.append(outputs)
+        actions, entropies, log_probs = (th.stack(values) for values in zip(*steps, strict=True))
+        return th.stack(features), actions, log_probs, entropies
+
+    def _recomputed(self, fn: Callable[..., Any], *args: th.Tensor) -> Any:
+        """``fn(*args)``; with ``activation_checkpointing``, its activations are recomputed in the backward pass
+        instead of stored (``torch.utils.checkpoint`` replays the random draws, so the result is the same)."""
+        if not self.activation_checkpointing:
+            return fn(*args)
+        return checkpoint(fn, *args, use_reentrant=False)
+
+    def _autocast(self) -> th.autocast:
+        """The forward passes' precision: bfloat16 autocast with ``precision="bf16-mixed"``, else a no-op."""
+        return th.autocast(self.device.type, dtype=th.bfloat16, enabled=self.precision == "bf16-mixed")
 
     def _step(self, optimizer: th.optim.Optimizer, loss: th.Tensor, parameters: Any) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        th.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
-        optimizer.step()
+        """Backpropagate ``loss`` (outside autocast, as torch recommends), clip the gradient norm and step."""
+        with th.autocast(self.device.type, enabled=False):
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            th.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
+            optimizer.step()
 
     def _update_target_critics(self) -> None:
         """Hard copy of each critic into its slow target every ``target_update_interval`` updates (DreamerV2)."""

@@ -114,7 +114,8 @@ class Plan2Explore(Dreamer):
         start = self._imagination_starts(posterior)
         behaviors = self.policy.behaviors()
         metrics.update(self._train_behavior(start, behaviors["task"], self._task_reward))
-        explore = self._train_behavior(start, behaviors["explore"], self._intrinsic_reward)
+        with frozen(self.policy.ensemble):  # for the actor's backward pass too (recomputed with checkpointing)
+            explore = self._train_behavior(start, behaviors["explore"], self._intrinsic_reward)
         metrics.update({f"explore_{key}": value for key, value in explore.items()})
         metrics["exploring"] = th.tensor(float(self.exploring))
         return metrics
@@ -142,9 +143,8 @@ class Plan2Explore(Dreamer):
 
     def _intrinsic_reward(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """The exploration reward of imagined step ``k + 1``: the ensemble's disagreement about it given
-        ``(s_k, a_k)`` (Eq. 5), times ``intrinsic_reward_scale``. The ensemble is frozen meanwhile."""
-        with frozen(self.policy.ensemble):
-            return self.intrinsic_reward_scale * self.policy.ensemble.disagreement(features[:-1], actions)
+        ``(s_k, a_k)`` (Eq. 5), times ``intrinsic_reward_scale``; the ensemble is frozen meanwhile."""
+        return self.intrinsic_reward_scale * self.policy.ensemble.disagreement(features[:-1], actions)
 
     # ------------------------------------------------------------------ saving
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:

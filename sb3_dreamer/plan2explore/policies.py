@@ -34,7 +34,7 @@ class OneStepEnsemble(nn.Module):
     def forward(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """Predictions ``(K, ..., target_dim)`` from model states and actions ``(..., F)``, ``(..., A)``."""
         inputs = th.cat([features, actions], dim=-1)
-        return th.stack([member(inputs) for member in self.members])
+        return th.stack([member(inputs) for member in self.members]).float()
 
     def disagreement(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """Variance across members, averaged over the target's dimensions: ``(...)``."""
