@@ -11,6 +11,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
 from sb3_dreamer import Dreamer, DreamerV2, Plan2Explore
+from sb3_dreamer.common.rssm import LatentState
 from tests.envs import TINY, ActionRewardEnv
 
 ALGOS = [Dreamer, DreamerV2]
@@ -361,3 +362,36 @@ def test_presets_build_and_update(algo, preset, policy, env_id):
     obs = model.env.reset()
     action, _ = model.predict(obs, deterministic=True)
     assert model.action_space.contains(action[0])
+
+
+@pytest.mark.parametrize("algo", [Dreamer, DreamerV2, Plan2Explore])
+def test_terminal_start_states_carry_no_weight(algo):
+    """Imagination from a terminal posterior state lies beyond the episode's end: it gets weight 0 in the actor's
+    and the critic's losses (DreamerV2 zeroes the first discount there). With the same random draws, whatever
+    the terminal rows' start states are, the gradients stay the same; an all-terminal batch gives none."""
+    model = algo("MlpPolicy", ActionRewardEnv(), seed=0, **TINY).learn(150)
+    batch = model.replay_buffer.sample(4, sequence_length=6)
+    posterior, _, _ = model._train_world_model(batch)
+    terminal = th.zeros_like(batch.is_terminal)
+    terminal[:2] = True  # the first two sequences end at every step
+    start, weight = model._imagination_starts(posterior, terminal)
+    assert th.equal(weight, (~terminal).float().reshape(-1))
+    behavior = model.policy.behaviors()["task"]
+    parameters = [*behavior.actor.parameters(), *behavior.critic.parameters()]
+
+    def gradients(start, weight):
+        th.manual_seed(1)
+        before = [p.detach().clone() for p in parameters]
+        model._train_behavior(start, weight, behavior, model._task_reward)
+        grads = [p.grad.clone() for p in parameters]
+        for p, value in zip(parameters, before, strict=True):
+            p.data.copy_(value)  # undo the step: the next call starts from the same parameters
+        return grads
+
+    ended = ~weight.bool().unsqueeze(-1)
+    moved = LatentState(th.where(ended, start.deter + 3.0, start.deter), th.where(ended, start.stoch.flip(0), start.stoch))
+    kept = gradients(start, weight)
+    for a, b in zip(kept, gradients(moved, weight), strict=True):
+        assert th.allclose(a, b, rtol=1e-5, atol=1e-8)
+    assert any(not th.allclose(a, b) for a, b in zip(kept, gradients(moved, th.ones_like(weight)), strict=True))
+    assert all(g.abs().sum() == 0 for g in gradients(start, th.zeros_like(weight)))

@@ -68,11 +68,11 @@ def test_task_reward_never_reaches_the_exploration_actor():
     model.learn(150)
     calls = []
     handle = model.policy.world_model.reward_model.register_forward_hook(lambda *_: calls.append(1))
-    start = model.policy.world_model.rssm.initial_state(16, model.device)
+    start, weight = model.policy.world_model.rssm.initial_state(16, model.device), th.ones(16)
     behaviors = model.policy.behaviors()
-    model._train_behavior(start, behaviors["explore"], model._intrinsic_reward)
+    model._train_behavior(start, weight, behaviors["explore"], model._intrinsic_reward)
     assert not calls  # the exploration actor-critic never evaluates the reward model
-    model._train_behavior(start, behaviors["task"], model._task_reward)
+    model._train_behavior(start, weight, behaviors["task"], model._task_reward)
     assert calls
     handle.remove()
 

@@ -443,50 +443,67 @@ class Dreamer(OffPolicyAlgorithm):
         self._step(policy.optimizer, loss, world_model.parameters())
         return posterior, embed, {k: v.detach() for k, v in metrics.items()}
 
-    def _imagination_starts(self, posterior: LatentState) -> LatentState:
-        """Start states of imagination: the batch's posterior states (all, or ``imagination_starts`` of them)."""
+    def _imagination_starts(self, posterior: LatentState, is_terminal: th.Tensor) -> tuple[LatentState, th.Tensor]:
+        """Start states of imagination: the batch's posterior states (all, or ``imagination_starts`` of them),
+        and their weights: 0 for a terminal state, whose imagined future lies beyond the episode's end (DreamerV2
+        zeroes the discount there), 1 for the others.
+
+        :return: the start states ``(N, ...)`` and their weights ``(N,)``
+        """
         start = posterior.flatten().detach()
+        weight = (~is_terminal.reshape(-1)).to(start.deter.dtype)
         n = start.deter.shape[0]
         if self.imagination_starts is None or self.imagination_starts >= n:
-            return start
+            return start, weight
         index = th.randperm(n, device=start.deter.device)[: self.imagination_starts]
-        return LatentState(start.deter[index], start.stoch[index])
+        return LatentState(start.deter[index], start.stoch[index]), weight[index]
 
     def _train_behaviors(self, batch: SequenceSamples, posterior: LatentState, embed: th.Tensor) -> dict[str, th.Tensor]:
         """Behavior learning (Algorithm 1): the task actor-critic, in imagination, on the predicted reward."""
-        return self._train_behavior(self._imagination_starts(posterior), self.policy.behaviors()["task"], self._task_reward)
+        start, start_weight = self._imagination_starts(posterior, batch.is_terminal)
+        return self._train_behavior(start, start_weight, self.policy.behaviors()["task"], self._task_reward)
 
     def _task_reward(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """The RewardModel's prediction for reaching each imagined state ``s_1 .. s_H``."""
         return self.policy.world_model.reward_model(features[1:])
 
-    def _train_behavior(self, start: LatentState, behavior: Behavior, reward_fn: RewardFn) -> dict[str, th.Tensor]:
+    def _train_behavior(
+        self, start: LatentState, start_weight: th.Tensor, behavior: Behavior, reward_fn: RewardFn
+    ) -> dict[str, th.Tensor]:
         """Behavior learning: imagine H steps from each posterior state with the actor, then maximise the
         lambda-returns and regress the critic onto them (Dreamer V1, Eqs. 7-8).
 
         The actor's objective is DreamerV2's Eq. 6: ``rho`` times REINFORCE (``ln q(a|s)`` times the
         advantage over the slow critic) plus ``1 - rho`` times the returns themselves (gradients through the
         dynamics), plus ``actor_entropy_coef`` times the entropy; each imagined step weighted by its
-        discount and the predicted probability that the episode is still running there.
+        discount, the predicted probability that the episode is still running there, and its start state's
+        weight (0 from a terminal state, in the actor's and the critic's loss alike).
 
         With ``imagination_chunks`` > 1 the start states are imagined a chunk at a time and each chunk's share
         of the two losses is backpropagated before the next chunk is imagined: trajectories are independent,
         so the summed gradients (and each optimizer step) are those of the whole batch, with a chunk's
         activations in memory instead of the batch's.
 
+        :param start: the start states ``(N, ...)``
+        :param start_weight: the start states' weights ``(N,)`` (see :meth:`_imagination_starts`)
         :param reward_fn: rewards ``(H, N)`` of the imagined steps from their features ``(H + 1, N, F)`` and the
             actions taken ``(H, N, A)``
         """
         actor, critic = behavior.actor, behavior.critic
         size = start.deter.shape[0]
         n_chunks = min(self.imagination_chunks, size)
-        chunks = [
-            LatentState(*parts)
-            for parts in zip(start.deter.tensor_split(n_chunks), start.stoch.tensor_split(n_chunks), strict=True)
-        ]
+        chunks = zip(
+            start.deter.tensor_split(n_chunks),
+            start.stoch.tensor_split(n_chunks),
+            start_weight.tensor_split(n_chunks),
+            strict=True,
+        )
         behavior.actor_optimizer.zero_grad(set_to_none=True)
         with frozen(self.policy.world_model, critic):  # and through the backward passes (recomputed with checkpointing)
-            imagined = [self._actor_backward(chunk, behavior, reward_fn, len(chunk.deter) / size) for chunk in chunks]
+            imagined = [
+                self._actor_backward(LatentState(deter, stoch), weight, behavior, reward_fn, len(deter) / size)
+                for deter, stoch, weight in chunks
+            ]
         self._apply_gradients(behavior.actor_optimizer, actor.parameters())
 
         behavior.critic_optimizer.zero_grad(set_to_none=True)
@@ -498,7 +515,9 @@ class Dreamer(OffPolicyAlgorithm):
         self._apply_gradients(behavior.critic_optimizer, critic.parameters())
         return {key: sum(chunk.fraction * chunk.metrics[key] for chunk in imagined) for key in imagined[0].metrics}
 
-    def _actor_backward(self, start: LatentState, behavior: Behavior, reward_fn: RewardFn, fraction: float) -> Imagined:
+    def _actor_backward(
+        self, start: LatentState, start_weight: th.Tensor, behavior: Behavior, reward_fn: RewardFn, fraction: float
+    ) -> Imagined:
         """Imagine from ``start`` and backpropagate ``fraction`` times the actor loss of these trajectories
         (the caller freezes the world model and the critic)."""
         world_model, actor, critic = self.policy.world_model, behavior.actor, behavior.critic
@@ -512,7 +531,8 @@ class Dreamer(OffPolicyAlgorithm):
         values = self._recomputed(target_critic, features[1:])
         returns = lambda_returns(rewards, values, discounts, self.td_lambda)
         # weight of imagined step k: its discount gamma^k times the probability that the episode runs there
-        weights = th.cumprod(th.cat([th.ones_like(discounts[:1]), discounts[:-1]]), 0).detach()
+        # (times the start state's weight: 0 when the episode has ended at s_0)
+        weights = th.cumprod(th.cat([start_weight.unsqueeze(0), discounts[:-1]]), 0).detach()
         objective = self.actor_entropy_coef * entropy
         if rho > 0:
             advantage = (returns - target_critic(features[:-1])).detach()

@@ -116,11 +116,11 @@ class Plan2Explore(Dreamer):
         """Ensemble learning on the replayed transitions, then both behaviours in imagination from the same
         start states: the task actor-critic on the predicted reward, the exploration one on the disagreement."""
         metrics = self._train_ensemble(batch, posterior, embed)
-        start = self._imagination_starts(posterior)
+        start, start_weight = self._imagination_starts(posterior, batch.is_terminal)
         behaviors = self.policy.behaviors()
-        metrics.update(self._train_behavior(start, behaviors["task"], self._task_reward))
+        metrics.update(self._train_behavior(start, start_weight, behaviors["task"], self._task_reward))
         with frozen(self.policy.ensemble):  # for the actor's backward pass too (recomputed with checkpointing)
-            explore = self._train_behavior(start, behaviors["explore"], self._intrinsic_reward)
+            explore = self._train_behavior(start, start_weight, behaviors["explore"], self._intrinsic_reward)
         metrics.update({f"explore_{key}": value for key, value in explore.items()})
         metrics["exploring"] = th.tensor(float(self.exploring))
         return metrics
