@@ -18,6 +18,7 @@ def kl_loss(
     latent: Latent,
     free_nats: float,
     balance: float | None = None,
+    free_nats_per_step: bool = False,
 ) -> tuple[th.Tensor, th.Tensor]:
     """KL regulariser of the world model, with free nats and optional KL balancing.
 
@@ -28,17 +29,33 @@ def kl_loss(
       max(free, KL(q || sg(p)))``. The value is the KL's, but the prior gets the fraction ``alpha`` of its
       gradient and the posterior ``1 - alpha``: the prior learns to predict faster than the posterior
       learns to be predictable.
+    * DreamerV3 (Eqs. 5-6) is the balanced form with ``free_nats_per_step``: the dynamics loss
+      ``max(1, KL(sg(q) || p))`` and the representation loss ``max(1, KL(q || sg(p)))``, each clipped at every
+      time step (the KL summed over the latent variables) before the mean, weighted 0.5 and 0.1. That is
+      ``kl_scale = 0.6`` times ``balance = 0.5 / 0.6``.
 
+    :param posterior_params: parameters of ``q(z_t | h_t, e_t)`` ``(..., P)``
+    :param prior_params: parameters of ``p(z_t | h_t)`` ``(..., P)``
+    :param latent: the latent type that turns parameters into distributions
+    :param free_nats: the clip (free nats, or DreamerV3's free bits)
+    :param balance: None for the plain KL, or the prior's share alpha of the gradient
+    :param free_nats_per_step: clip the KL of each time step (DreamerV3) instead of its mean (Dreamer V1, V2)
     :return: the loss term and the unclipped mean KL (for logging)
     """
+
+    def clipped(kl_steps: th.Tensor) -> th.Tensor:
+        if free_nats_per_step:
+            return th.clamp(kl_steps, min=free_nats).mean()
+        return th.clamp(kl_steps.mean(), min=free_nats)
+
     posterior, prior = latent.dist(posterior_params), latent.dist(prior_params)
-    kl = td.kl_divergence(posterior, prior).mean()
+    kl_steps = td.kl_divergence(posterior, prior)
+    kl = kl_steps.mean()
     if balance is None:
-        return th.clamp(kl, min=free_nats), kl
-    train_prior = td.kl_divergence(latent.dist(posterior_params.detach()), prior).mean()
-    train_posterior = td.kl_divergence(posterior, latent.dist(prior_params.detach())).mean()
-    loss = balance * th.clamp(train_prior, min=free_nats) + (1 - balance) * th.clamp(train_posterior, min=free_nats)
-    return loss, kl
+        return clipped(kl_steps), kl
+    train_prior = td.kl_divergence(latent.dist(posterior_params.detach()), prior)
+    train_posterior = td.kl_divergence(posterior, latent.dist(prior_params.detach()))
+    return balance * clipped(train_prior) + (1 - balance) * clipped(train_posterior), kl
 
 
 @contextmanager
