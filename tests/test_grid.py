@@ -1,0 +1,252 @@
+"""Experiment grids (sb3_dreamer.grid): cells, the report's statistics, the Monitor that survives a checkpoint,
+and, on a local Ray with 2 CPUs, a grid that runs, reports, skips when run again, reports a bad env id on its
+own, and resumes a cell whose worker was killed from its checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+
+import cloudpickle
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from sb3_dreamer.common.checkpoints import checkpoints
+from sb3_dreamer.grid import Cell, algorithms, load_results, make_grid, report, run_grid
+from sb3_dreamer.grid.__main__ import main
+from sb3_dreamer.grid.stats import (
+    aggregate_iqm,
+    aggregate_mean,
+    aggregate_median,
+    create_performance_profile,
+    get_interval_estimates,
+    stratified_bootstrap,
+)
+from sb3_dreamer.grid.train import ResumableMonitor, attempts
+
+TINY_EVAL = dict(eval_freq=100, n_eval_episodes=2)
+
+
+# ------------------------------------------------------------------------------------------ without Ray
+
+
+def test_cells_and_grid():
+    assert {"dreamer", "dreamerv2", "plan2explore"} <= set(algorithms())
+    cells = make_grid(["dreamer", "dreamerv2"], ["Pendulum-v1", "CartPole-v1"], [0, 1, 2], 500, ["SMALL_VECTOR", "TINY"])
+    assert len(cells) == 12
+    assert {(cell.algo, cell.preset) for cell in cells} == {("dreamer", "SMALL_VECTOR"), ("dreamerv2", "TINY")}
+    cell = Cell("dreamer", "DMC/walker-walk-proprio-v0", 3, 100, preset="TINY", kwargs={"policy_kwargs": {"hidden_size": 8}})
+    assert cell.folder("out") == os.path.join("out", "dreamer", "DMC-walker-walk-proprio-v0_3")
+    kwargs = cell.model_kwargs()
+    assert kwargs["policy_kwargs"]["hidden_size"] == 8 and kwargs["policy_kwargs"]["deterministic_size"] == 16
+    assert Cell.from_dict(json.loads(json.dumps(cell.to_dict()))) == cell
+    with pytest.raises(ValueError, match="Unknown algorithm"):
+        make_grid(["sac"], ["Pendulum-v1"], [0], 100)
+    with pytest.raises(ValueError, match="Unknown preset"):
+        make_grid(["dreamer"], ["Pendulum-v1"], [0], 100, "NO_SUCH_PRESET")
+    with pytest.raises(ValueError, match="one per algorithm"):
+        make_grid(["dreamer", "dreamerv2"], ["Pendulum-v1"], [0], 100, ["TINY"])
+
+
+def test_statistics():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    for shape in [(3, 1), (5, 4), (10, 3)]:
+        scores = rng.normal(size=shape)
+        assert aggregate_iqm(scores) == pytest.approx(scipy_stats.trim_mean(scores, 0.25, axis=None))
+        assert aggregate_mean(scores) == pytest.approx(scores.mean(axis=0).mean())
+        assert aggregate_median(scores) == pytest.approx(np.median(scores.mean(axis=0)))
+    # stratified: the runs of each task are resampled independently, so a perfect correlation between two
+    # tasks' runs does not survive resampling (resampling whole rows would keep it in every replicate)
+    run = rng.normal(size=(8, 1))
+    correlated = np.hstack([run, run + 100])
+    low, high = stratified_bootstrap(correlated, lambda x: np.std(x[:, 1] - x[:, 0]), reps=200)
+    assert high > 0.1
+    # per-task columns stay within their task
+    low, high = stratified_bootstrap(correlated, lambda x: x.mean(axis=0), reps=200)
+    assert run.min() <= low[0] <= high[0] <= run.max() and run.min() + 100 <= low[1] <= high[1] <= run.max() + 100
+    # the interval holds the point estimate, narrows with more runs, and is reproducible
+    few, many = rng.normal(size=(5, 2)), rng.normal(size=(200, 2))
+    points, intervals = get_interval_estimates({"few": few, "many": many}, aggregate_iqm, reps=300)
+    assert intervals["few"][0] <= points["few"] <= intervals["few"][1]
+    assert np.ptp(intervals["many"]) < np.ptp(intervals["few"])
+    again = get_interval_estimates({"few": few}, aggregate_iqm, reps=300)[1]["few"]
+    np.testing.assert_array_equal(again, intervals["few"])
+    assert np.ptp(stratified_bootstrap(np.full((4, 2), 3.0), aggregate_mean, reps=50)) == 0
+    taus = np.array([-10.0, 0.0, 10.0])
+    profiles, bands = create_performance_profile({"a": many}, taus, reps=100)
+    assert profiles["a"][0] == 1 and profiles["a"][2] == 0 and 0.3 < profiles["a"][1] < 0.7
+    assert bands["a"].shape == (2, 3) and np.all(bands["a"][0] <= profiles["a"] + 1e-12)
+
+
+def test_statistics_match_rliable():
+    """Where rliable's library works (it needs an arch that imports with the installed pandas), our percentile
+    stratified bootstrap agrees with it up to resampling noise."""
+    try:
+        from rliable import library, metrics
+
+        scores = np.random.default_rng(1).normal(size=(10, 3))
+        _, theirs = library.get_interval_estimates({"a": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=4000)
+    except Exception as error:  # not installed, or arch broken next to pandas 3
+        pytest.skip(f"rliable.library is unusable here: {type(error).__name__}: {error}")
+    _, ours = get_interval_estimates({"a": scores}, lambda x: np.array([aggregate_iqm(x)]), reps=4000)
+    np.testing.assert_allclose(ours["a"], theirs["a"], atol=0.05)
+
+
+def test_resumable_monitor_survives_a_checkpoint(tmp_path):
+    def episode(env: gym.Env) -> None:
+        env.reset(seed=0)
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            done = terminated or truncated
+
+    monitor = ResumableMonitor(gym.make("CartPole-v1"), filename=str(tmp_path / "0"))
+    episode(monitor)
+    episode(monitor)
+    pickled = cloudpickle.dumps(monitor)  # what a checkpoint holds
+    episode(monitor)  # logged after the checkpoint, then the process dies
+    monitor.close()
+    rows = (tmp_path / "0.monitor.csv").read_text().splitlines()
+    assert len(rows) == 2 + 3  # header lines, 3 episodes
+    resumed = pickle.loads(pickled)
+    episode(resumed)
+    resumed.close()
+    after = (tmp_path / "0.monitor.csv").read_text().splitlines()
+    assert after[:4] == rows[:4] and len(after) == 2 + 3  # the episode after the checkpoint was cut, then replayed
+    appended = ResumableMonitor(gym.make("CartPole-v1"), filename=str(tmp_path / "0"), append=True)  # resumed anew
+    episode(appended)
+    appended.close()
+    assert (tmp_path / "0.monitor.csv").read_text().splitlines()[:5] == after and len(
+        (tmp_path / "0.monitor.csv").read_text().splitlines()
+    ) == 2 + 4
+
+
+def test_imports_stay_lazy(monkeypatch, tmp_path):
+    code = "import sys, sb3_dreamer, sb3_dreamer.grid; assert 'ray' not in sys.modules, 'ray imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(ImportError, match=r"sb3-dreamer\[grid\]"):
+        run_grid([Cell("dreamer", "Pendulum-v1", 0, 100)], str(tmp_path), progress=False)
+
+
+# ------------------------------------------------------------------------------------------ on Ray
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _zip_timesteps(path: str) -> int:
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("data"))["num_timesteps"]
+
+
+def test_grid_runs_reports_and_skips(local_ray, tmp_path, capsys):
+    output = str(tmp_path / "grid")
+    good = make_grid(["dreamer", "dreamerv2"], ["Pendulum-v1"], [0, 1], 300, "TINY", **TINY_EVAL)
+    bad = Cell("dreamer", "NoSuchEnv-v0", 0, 300, preset="TINY", **TINY_EVAL)
+    result = run_grid([*good, bad], output)
+    assert len(result.finished) == 4 and not result.skipped
+    assert [cell["env"] for cell in result.failed] == ["NoSuchEnv-v0"] and "NoSuchEnv" in result.failed[0]["error"]
+    lines = capsys.readouterr()
+    assert (
+        lines.err.count("done   ") + lines.out.count("done   ") == 4 and "FAILED dreamer NoSuchEnv-v0" in lines.err + lines.out
+    )
+    bad_folder = bad.folder(output)
+    assert "NameNotFound" in open(os.path.join(bad_folder, "error.txt")).read()
+    assert len(attempts(bad_folder)) == 1  # its own exception: not retried
+    for cell in good:  # the RL Zoo's layout
+        folder = cell.folder(output)
+        with np.load(os.path.join(folder, "evaluations.npz")) as evaluations:
+            np.testing.assert_array_equal(evaluations["timesteps"], [100, 200, 300])
+            assert evaluations["results"].shape == evaluations["ep_lengths"].shape == (3, 2)
+        assert len(open(os.path.join(folder, "0.monitor.csv")).read().splitlines()) == 2 + 1  # one 200-step episode
+        assert _zip_timesteps(os.path.join(folder, "Pendulum-v1.zip")) >= 300
+        assert os.listdir(os.path.join(folder, "tensorboard"))
+        assert not os.path.exists(os.path.join(folder, "checkpoints"))
+
+    # report: one CSV row per evaluation, the per-budget table, one row per cell, the failure, plots
+    text = report(output, reps=200)
+    with open(os.path.join(output, "results.csv")) as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["algo", "env", "seed", "step", "return"] and len(rows) == 4 * 3
+    assert {(row["algo"], row["seed"]) for row in rows} == {
+        ("dreamer", "0"),
+        ("dreamer", "1"),
+        ("dreamerv2", "0"),
+        ("dreamerv2", "1"),
+    }
+    budget = text.split("### 300 policy steps")[1].split("##")[0]
+    assert [line.split("|")[1:4] for line in budget.splitlines() if line.startswith("| dreamer")] == [
+        [" dreamer ", " Pendulum-v1 ", " 2 "],
+        [" dreamerv2 ", " Pendulum-v1 ", " 2 "],
+    ]
+    cells = text.split("## Cells")[1].split("##")[0]
+    assert sum(line.endswith("| done |") for line in cells.splitlines()) == 4
+    assert "NameNotFound" in text.split("## Failed cells")[1]
+    for name in ("curves_Pendulum-v1.png", "profile_Pendulum-v1.png", "report.md"):
+        assert os.path.getsize(os.path.join(output, name)) > 0
+    assert {result.status for result in load_results(output)} == {"done", "failed"}
+    assert main(["report", output, "--reps", "50", "--no-plots"]) == 0
+    assert "| dreamerv2 | Pendulum-v1 | 2 |" in capsys.readouterr().out
+
+    # running the finished grid again trains nothing
+    before = {cell.folder(output): attempts(cell.folder(output)) for cell in good}
+    again = run_grid(good, output)
+    assert not again.finished and not again.failed and len(again.skipped) == 4
+    assert {cell.folder(output): attempts(cell.folder(output)) for cell in good} == before
+
+    # the RL Zoo's plotting script reads the folder as its own logs
+    pytest.importorskip("rl_zoo3")
+    zoo = tmp_path / "zoo"
+    command = ["-m", "rl_zoo3.plots.all_plots", "-a", "dreamer", "dreamerv2", "-e", "Pendulum-v1", "-f", output]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    subprocess.run([sys.executable, *command, "--no-display", "-o", str(zoo)], check=True, timeout=300, env=env)
+    with open(f"{zoo}.pkl", "rb") as file:
+        curves = pickle.load(file)["Pendulum-v1"]
+    np.testing.assert_array_equal(curves[f"DREAMER-{output}"]["timesteps"], [100, 200, 300])
+    assert len(curves[f"DREAMERV2-{output}"]["last_evals"]) == 2
+
+
+def test_killed_worker_resumes_from_checkpoint(local_ray, tmp_path):
+    output = str(tmp_path / "grid")
+    cell = Cell("dreamer", "Pendulum-v1", 0, 1200, preset="TINY", eval_freq=200, n_eval_episodes=1, checkpoint_freq=200)
+    folder = cell.folder(output)
+    runs: list = []
+    driver = threading.Thread(target=lambda: runs.append(run_grid([cell], output, progress=False)))
+    driver.start()
+    deadline, checkpoint = time.time() + 120, None
+    while checkpoint is None and time.time() < deadline and driver.is_alive():
+        done = checkpoints(os.path.join(folder, "checkpoints"))  # complete ones only
+        checkpoint = int(os.path.basename(done[0]).rsplit("_", 1)[1]) if done else None
+        time.sleep(0.02)
+    assert checkpoint, "no checkpoint appeared"
+    victim = attempts(folder)[0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    driver.join(timeout=300)
+    assert not driver.is_alive()
+    result = runs[0]
+    assert len(result.finished) == 1 and not result.failed
+    first, second = attempts(folder)
+    assert first["start_step"] == 0 and second["pid"] != victim
+    assert second["start_step"] >= checkpoint > 0  # resumed from its checkpoint, not restarted
+    assert result.finished[0]["num_timesteps"] >= 1200
+    assert _zip_timesteps(os.path.join(folder, "Pendulum-v1.zip")) >= 1200
+    with np.load(os.path.join(folder, "evaluations.npz")) as evaluations:  # the whole run, each evaluation once
+        np.testing.assert_array_equal(evaluations["timesteps"], [200, 400, 600, 800, 1000, 1200])
+    episodes = open(os.path.join(folder, "0.monitor.csv")).read().splitlines()[2:]
+    assert len(episodes) == 1200 // 200  # the episodes after the checkpoint were replayed, not logged twice
