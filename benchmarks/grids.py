@@ -1,0 +1,78 @@
+"""The learning benchmarks of docs/benchmarks.md as grid definitions, run on Ray with ``sb3_dreamer.grid``.
+
+Each benchmark is a list of cells (algorithm x environment x seed, preset, budget, evaluation every 2000
+policy steps with 10 deterministic episodes). The chosen benchmarks run together as one grid, one CPU (one
+torch thread) per cell, checkpointed: run the same command again after an interruption and it resumes.
+Then the report (``results.csv``, ``report.md``, curves and profiles) is written into the output folder.
+
+    OMP_NUM_THREADS=1 python benchmarks/grids.py pendulum cartpole --output runs/benchmarks
+    OMP_NUM_THREADS=1 python benchmarks/grids.py pendulum --output runs/benchmarks --address auto   # a cluster
+
+``benchmarks/learning.py`` runs one benchmark's seeds in local processes without Ray and prints the curves
+(with ``--minutes``, a wall-clock budget, which grids do not have).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from sb3_dreamer.grid import Cell, make_grid, report, run_grid
+
+SEEDS = (0, 1, 2)
+EVAL = dict(eval_freq=2000, n_eval_episodes=10)
+
+#: the benchmarks, by name: the cells of each (seeds given at run time)
+BENCHMARKS = {
+    # Dreamer on Pendulum-v1, SMALL_VECTOR, 20k policy steps (docs/benchmarks.md)
+    "pendulum": lambda seeds: make_grid(["dreamer"], ["Pendulum-v1"], seeds, 20_000, "SMALL_VECTOR", **EVAL),
+    # DreamerV2 on CartPole-v1, DREAMERV2_SMALL_VECTOR, 30k policy steps
+    "cartpole": lambda seeds: make_grid(["dreamerv2"], ["CartPole-v1"], seeds, 30_000, "DREAMERV2_SMALL_VECTOR", **EVAL),
+    # DreamerV2 on MinAtar Breakout, the seed's settings imagining from 512 states (a GPU-sized budget)
+    "minatar": lambda seeds: make_grid(
+        ["dreamerv2"],
+        ["MinAtar/Breakout-image-v0"],
+        seeds,
+        1_000_000,
+        "DREAMERV2_MINATAR",
+        kwargs={"imagination_starts": 512},
+        policy="CnnPolicy",
+        eval_freq=5000,
+        n_eval_episodes=10,
+    ),
+}
+
+
+def cells(names: list[str], seeds: list[int]) -> list[Cell]:
+    """The cells of the named benchmarks."""
+    return [cell for name in names for cell in BENCHMARKS[name](seeds)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("benchmarks", nargs="+", choices=sorted(BENCHMARKS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--output", default="runs/benchmarks")
+    parser.add_argument("--address", default=None, help="Ray address of a running cluster (default: a local Ray)")
+    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    parser.add_argument("--cpus-per-cell", type=float, default=1)
+    parser.add_argument("--gpus-per-cell", type=float, default=0)
+    parser.add_argument("--reps", type=int, default=2000, help="bootstrap replicates of the report")
+    args = parser.parse_args()
+    result = run_grid(
+        cells(args.benchmarks, args.seeds),
+        args.output,
+        cpus_per_cell=args.cpus_per_cell,
+        gpus_per_cell=args.gpus_per_cell,
+        address=args.address,
+        num_cpus=args.num_cpus,
+    )
+    print(report(args.output, reps=args.reps))
+    if result.failed:
+        raise SystemExit(f"{len(result.failed)} cells failed (see the report's failed cells)")
+
+
+if __name__ == "__main__":
+    main()
