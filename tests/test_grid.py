@@ -5,6 +5,7 @@ own, and resumes a cell whose worker was killed from its checkpoint."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import pickle
@@ -23,6 +24,7 @@ import pytest
 from sb3_dreamer.common.checkpoints import checkpoints
 from sb3_dreamer.grid import Cell, algorithms, load_results, make_grid, report, run_grid
 from sb3_dreamer.grid.__main__ import main
+from sb3_dreamer.grid.report import CellResult
 from sb3_dreamer.grid.stats import (
     aggregate_iqm,
     aggregate_mean,
@@ -31,7 +33,7 @@ from sb3_dreamer.grid.stats import (
     get_interval_estimates,
     stratified_bootstrap,
 )
-from sb3_dreamer.grid.train import ResumableMonitor, attempts
+from sb3_dreamer.grid.train import ResumableMonitor, attempts, train_cell
 
 TINY_EVAL = dict(eval_freq=100, n_eval_episodes=2)
 
@@ -88,6 +90,15 @@ def test_statistics():
     assert bands["a"].shape == (2, 3) and np.all(bands["a"][0] <= profiles["a"] + 1e-12)
 
 
+def test_scores_at_budgets():
+    steps, returns = np.array([100, 200, 300]), np.array([-3.0, -2.0, -1.0])
+    done = CellResult("dreamer", "Pendulum-v1", 0, "f", steps, returns, budget=300, status="done")
+    assert [done.score_at(b) for b in (50, 100, 250, 300)][1:] == [-3.0, -2.0, -1.0] and np.isnan(done.score_at(50))
+    assert np.isnan(done.score_at(400))  # beyond the cell's budget
+    running = dataclasses.replace(done, steps=steps[:2], returns=returns[:2], status="unfinished")
+    assert running.score_at(200) == -2.0 and np.isnan(running.score_at(300))  # not evaluated there yet
+
+
 def test_statistics_match_rliable():
     """Where rliable's library works (it needs an arch that imports with the installed pandas), our percentile
     stratified bootstrap agrees with it up to resampling noise."""
@@ -129,6 +140,30 @@ def test_resumable_monitor_survives_a_checkpoint(tmp_path):
     assert (tmp_path / "0.monitor.csv").read_text().splitlines()[:5] == after and len(
         (tmp_path / "0.monitor.csv").read_text().splitlines()
     ) == 2 + 4
+
+
+def test_cell_interrupted_after_its_budget(tmp_path):
+    """Without Ray: a cell stopped after its last checkpoint but before its last evaluation and done.json
+    resumes, trains nothing more, evaluates once and finishes; a finished cell returns at once; a folder
+    refuses a different cell."""
+    cell = Cell("dreamer", "Pendulum-v1", 0, 300, preset="TINY", eval_freq=200, n_eval_episodes=1)
+    folder = str(tmp_path / "cell")
+    first = train_cell(cell, folder, keep_checkpoints=True)
+    assert first["num_timesteps"] == 300 and [a["start_step"] for a in first["attempts"]] == [0]
+    os.remove(os.path.join(folder, "done.json"))
+    with np.load(os.path.join(folder, "evaluations.npz")) as data:
+        kept = {key: data[key][:1] for key in ("timesteps", "results", "ep_lengths")}
+    np.savez(os.path.join(folder, "evaluations"), **kept)  # the evaluation at 300 never happened
+    second = train_cell(cell, folder)
+    assert [a["start_step"] for a in second["attempts"]] == [0, 300] and second["num_timesteps"] == 300
+    assert second["final_return"] == pytest.approx(first["final_return"])
+    with np.load(os.path.join(folder, "evaluations.npz")) as data:
+        np.testing.assert_array_equal(data["timesteps"], [200, 300])
+    assert not os.path.exists(os.path.join(folder, "checkpoints"))
+    assert train_cell(cell, folder) == second and len(attempts(folder)) == 2
+    with pytest.raises(ValueError, match="holds another cell"):
+        os.remove(os.path.join(folder, "done.json"))
+        train_cell(dataclasses.replace(cell, preset="SMALL_VECTOR"), folder)
 
 
 def test_imports_stay_lazy(monkeypatch, tmp_path):

@@ -59,9 +59,9 @@ class CellResult:
     minutes: float = math.nan
 
     def score_at(self, budget: int) -> float:
-        """The mean return of the last evaluation at or before ``budget`` (nan when there is none, or when the
-        cell's own budget is below ``budget``)."""
-        if self.budget < budget:
+        """The mean return of the last evaluation at or before ``budget``; nan when there is none, when the
+        cell's own budget is below ``budget``, or when an unfinished cell has not been evaluated at ``budget`` yet."""
+        if self.budget < budget or (self.status != "done" and (not len(self.steps) or self.steps[-1] < budget)):
             return math.nan
         index = np.searchsorted(self.steps, budget, side="right") - 1
         return float(self.returns[index]) if index >= 0 else math.nan

@@ -253,7 +253,9 @@ def _train(cell: Cell, folder: str, device: str, keep_checkpoints: bool) -> dict
         pickled_env = load_checked_pkl(os.path.join(found[-1], STATE_FILE))["env"] is not None
         env = None if pickled_env else make_env(cell.env, monitor_file, append=True)
         model = cls.resume(checkpoint_folder, env=env, device=device, callback=evaluation)
-        if evaluation.model is None:  # the budget was spent before the interruption: only the last evaluation
+        if (
+            getattr(evaluation, "model", None) is None
+        ):  # the budget was spent before the interruption: only the last evaluation
             model.learn(0, callback=evaluation, reset_num_timesteps=False, tb_log_name=cls.__name__)
     else:
         kwargs = {"device": device, **cell.model_kwargs()}
