@@ -99,6 +99,46 @@ def test_scores_at_budgets():
     assert running.score_at(200) == -2.0 and np.isnan(running.score_at(300))  # not evaluated there yet
 
 
+def test_report_normalized_over_tasks(tmp_path):
+    """Two algorithms x two tasks x three seeds written as the grid writes them (no training), plus a folder
+    as the RL Zoo writes it: per-task rows, a normalised aggregate per algorithm, its plots."""
+    output = str(tmp_path)
+    rng = np.random.default_rng(0)
+    scales = {"Pendulum-v1": (-1500.0, 0.0), "CartPole-v1": (20.0, 500.0)}
+    for algo, skill in (("dreamer", 0.9), ("dreamerv2", 0.5)):
+        for env, (low, high) in scales.items():
+            for seed in range(3):
+                cell = Cell(algo, env, seed, 400, eval_freq=200)
+                folder = cell.folder(output)
+                os.makedirs(folder)
+                returns = low + (high - low) * np.clip(skill + 0.05 * rng.normal(size=(2, 4)), 0, 1)
+                np.savez(
+                    os.path.join(folder, "evaluations"), timesteps=[200, 400], results=returns, ep_lengths=np.ones((2, 4))
+                )
+                for name, data in (("cell.json", cell.to_dict()), ("done.json", {"minutes": 1.0})):
+                    with open(os.path.join(folder, name), "w") as file:
+                        json.dump(data, file)
+    zoo_folder = os.path.join(output, "sac", "Pendulum-v1_1")
+    os.makedirs(zoo_folder)
+    np.savez(os.path.join(zoo_folder, "evaluations"), timesteps=[200], results=[[-300.0, -310.0]], ep_lengths=[[200, 200]])
+    text = report(output, normalize=scales, reps=200)
+    rows = {
+        line.split("|")[1].strip() + "/" + line.split("|")[2].strip(): line
+        for line in text.splitlines()
+        if line.startswith("| ") and "[" in line
+    }
+    assert set(rows) >= {"dreamer/Pendulum-v1", "dreamer/CartPole-v1", "dreamer/all tasks (normalized)", "sac/Pendulum-v1"}
+    aggregate = rows["dreamer/all tasks (normalized)"].split("|")
+    assert aggregate[3].strip() == "6"  # 3 seeds x 2 tasks
+    iqm, low, high = (float(x) for x in aggregate[6].replace("[", " ").replace("]", " ").replace(",", " ").split())
+    assert low <= iqm <= high and 0.8 < iqm < 1.0
+    assert float(rows["dreamerv2/all tasks (normalized)"].split("|")[6].split()[0]) < 0.6
+    for name in ("curves_normalized.png", "profile_normalized.png", "curves_CartPole-v1.png"):
+        assert os.path.getsize(os.path.join(output, name)) > 0
+    zoo = next(result for result in load_results(output) if result.algo == "sac")
+    assert (zoo.env, zoo.seed, zoo.budget, zoo.status) == ("Pendulum-v1", 1, 200, "unfinished")
+
+
 def test_statistics_match_rliable():
     """Where rliable's library works (it needs an arch that imports with the installed pandas), our percentile
     stratified bootstrap agrees with it up to resampling noise."""
