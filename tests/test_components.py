@@ -1,5 +1,7 @@
 """Unit tests of the building blocks: returns, KL, distributions, RSSM resets, replay."""
 
+import math
+
 import numpy as np
 import pytest
 import torch as th
@@ -342,3 +344,24 @@ def test_unit_normal_log_prob_is_torchs(shape, event_dims):
         th.distributions.Independent(th.distributions.Normal(means, 1.0), event_dims).log_prob(value),
         atol=1e-5,
     )
+
+
+def test_reinforce_log_prob_of_box_actions_at_the_pre_tanh_sample():
+    """REINFORCE scores a Box action at the Gaussian sample x that produced it: ln N(x; mu, std) - ln(1 - tanh(x)^2),
+    exact (against float64) in value and in its gradient, also where tanh(x) rounds to +-1 in float32 (|x| > 8)."""
+    from sb3_dreamer.common.policies import Actor
+
+    actor = Actor(3, spaces.Box(-1, 1, (1,), np.float32), [8], nn.ELU)
+    mean = th.zeros(4, 1, requires_grad=True)
+    std = th.full((4, 1), 5.0)
+    x = th.tensor([[-12.0], [-8.5], [9.0], [12.0]])
+    dist = tanh_normal(mean, std)
+    log_prob = actor.log_prob(dist, x)
+    x64, std64 = x.double(), std.double()
+    exact = (-0.5 * (x64 / std64) ** 2 - std64.log() - 0.5 * math.log(2 * math.pi) + 2 * th.log(th.cosh(x64))).squeeze(-1)
+    assert th.allclose(log_prob.double(), exact, rtol=1e-6, atol=1e-5)
+    (grad,) = th.autograd.grad(log_prob.sum(), mean)
+    assert th.allclose(grad, x / 25.0, atol=1e-6)  # d/dmu ln N(x; mu, std) = (x - mu) / std^2: 0.48 at x = 12
+    assert th.tanh(x).abs().max() == 1.0  # the action alone has lost x: inverting it cannot give these values
+    action, sample = actor.rsample(dist)
+    assert th.equal(action, th.tanh(sample))

@@ -2,6 +2,7 @@
 
 import pytest
 import torch as th
+from gymnasium import spaces
 
 from sb3_dreamer import TINY, Dreamer, DreamerV2, Plan2Explore
 from tests.sb3_upstream import load
@@ -101,8 +102,6 @@ def test_dict_vec_normalize(algo):
 @pytest.mark.parametrize("obs", ["BOX_SPACE_FLOAT32", "BOX_SPACE_FLOAT64", "dict32", "dict64"])
 @pytest.mark.parametrize("action", ["BOX_SPACE_FLOAT32", "BOX_SPACE_FLOAT64"])
 def test_float64_action_space(algo, obs, action):
-    from gymnasium import spaces
-
     module = load("test_spaces")
     f32, f64 = module.BOX_SPACE_FLOAT32, module.BOX_SPACE_FLOAT64
     obs_space = {
@@ -112,6 +111,16 @@ def test_float64_action_space(algo, obs, action):
         "dict64": spaces.Dict({"a": f32, "b": f64}),
     }[obs]
     module.test_float64_action_space(algo, obs_space, getattr(module, action))
+
+
+@pytest.mark.parametrize(
+    "action_space", [spaces.MultiDiscrete([4, 3]), spaces.MultiBinary(8), spaces.MultiBinary((3, 2))], ids=str
+)
+def test_factorised_action_spaces(algo, action_space):
+    """SB3's space test (learn 64 steps, then ``predict`` in the env's dtype) with MultiDiscrete and MultiBinary
+    actions, which SB3's own off-policy algorithms refuse."""
+    module = load("test_spaces")
+    module.test_float64_action_space(algo, module.BOX_SPACE_FLOAT32, action_space)
 
 
 def test_deterministic_training(algo):

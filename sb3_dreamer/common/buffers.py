@@ -32,9 +32,12 @@ class SequenceSamples(NamedTuple):
 
 
 def action_dim(action_space: spaces.Space) -> int:
-    """Size of the action as the world model sees it: one-hot for Discrete, flat for Box."""
+    """Size of the action as the world model sees it: one-hot for Discrete, one one-hot per dimension
+    concatenated for MultiDiscrete, flat for Box and MultiBinary."""
     if isinstance(action_space, spaces.Discrete):
         return int(action_space.n)
+    if isinstance(action_space, spaces.MultiDiscrete):
+        return int(action_space.nvec.sum())
     return int(np.prod(action_space.shape))
 
 
@@ -53,7 +56,7 @@ class SequenceReplayBuffer(ReplayBuffer):
 
     :param buffer_size: capacity in rows (observations), shared evenly by the environments
     :param observation_space: observation space
-    :param action_space: action space (Box or Discrete)
+    :param action_space: action space (Box, Discrete, MultiDiscrete or MultiBinary)
     :param device: device of the sampled tensors
     :param n_envs: number of parallel environments, one stream each
     :param optimize_memory_usage: must be False: observations are already stored once
@@ -79,8 +82,11 @@ class SequenceReplayBuffer(ReplayBuffer):
     ) -> None:
         if optimize_memory_usage:
             raise ValueError("SequenceReplayBuffer stores each observation once already; leave optimize_memory_usage=False.")
-        # ReplayBuffer.__init__ would allocate next_observations, which this layout does not need.
-        BaseBuffer.__init__(self, buffer_size, observation_space, action_space, device, n_envs=n_envs)
+        # ReplayBuffer.__init__ would allocate next_observations, which this layout does not need; BaseBuffer is
+        # given the flat vector the world model sees (SB3's action size refuses a multi-dimensional MultiBinary).
+        flat_actions = spaces.Box(-1.0, 1.0, (action_dim(action_space),), np.float32)
+        BaseBuffer.__init__(self, buffer_size, observation_space, flat_actions, device, n_envs=n_envs)
+        self.action_space = action_space
         self.buffer_size = max(buffer_size // n_envs, 1)  # rows per environment: the capacity is shared, as in SB3
         self.optimize_memory_usage = False
         self.handle_timeout_termination = handle_timeout_termination

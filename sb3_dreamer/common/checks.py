@@ -75,23 +75,30 @@ def check_observation_space(observation_space: spaces.Space) -> None:
 
 def check_action_space(action_space: spaces.Space) -> None:
     """Raise :class:`UnsupportedSpaceError` unless the actions are a float Box with finite bounds
-    ``low < high`` (scaled to [-1, 1] by the actor's tanh) or a Discrete with at least two actions."""
+    ``low < high`` (scaled to [-1, 1] by the actor's tanh), a Discrete with at least two actions, a non-empty
+    MultiDiscrete with at least one choice in every dimension and two in some, or a non-empty MultiBinary."""
+    what = f"The action space {action_space}"
     if isinstance(action_space, spaces.Box):
-        what = f"The action space {action_space}"
         _check_box(action_space, what)
         if not np.issubdtype(action_space.dtype, np.floating):
-            raise UnsupportedSpaceError(f"{what} must have a float dtype; use Discrete for integer actions.")
+            raise UnsupportedSpaceError(f"{what} must have a float dtype; use Discrete or MultiDiscrete for integer actions.")
         if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
             raise UnsupportedSpaceError(f"{what} needs finite bounds: wrap the env with gymnasium's RescaleAction.")
         if not np.all(action_space.low < action_space.high):
             raise UnsupportedSpaceError(f"{what} needs low < high in every dimension.")
     elif isinstance(action_space, spaces.Discrete):
         if action_space.n < 2:
-            raise UnsupportedSpaceError(f"The action space {action_space} leaves nothing to choose.")
+            raise UnsupportedSpaceError(f"{what} leaves nothing to choose.")
+    elif isinstance(action_space, spaces.MultiDiscrete):
+        if action_space.nvec.size == 0 or np.any(action_space.nvec < 1) or np.all(action_space.nvec < 2):
+            raise UnsupportedSpaceError(f"{what} needs at least one choice in every dimension, and two in some.")
+    elif isinstance(action_space, spaces.MultiBinary):
+        if int(np.prod(action_space.shape)) == 0:
+            raise UnsupportedSpaceError(f"{what} has no dimension to choose.")
     else:
         raise UnsupportedSpaceError(
-            f"Dreamer supports Box and Discrete action spaces, not {action_space}; "
-            "flatten MultiDiscrete or Tuple actions into one Discrete or Box with a gymnasium ActionWrapper."
+            f"Dreamer supports Box, Discrete, MultiDiscrete and MultiBinary action spaces, not {action_space}; "
+            "flatten Tuple or Dict actions into one of them with a gymnasium ActionWrapper."
         )
 
 

@@ -77,3 +77,86 @@ def unit_normal_log_prob(mean: th.Tensor, value: th.Tensor, event_dims: int) -> 
         squared = squared.sum(dim=tuple(range(-event_dims, 0)))
         size = math.prod(mean.shape[-event_dims:])
     return -0.5 * squared - 0.5 * size * math.log(2 * math.pi)
+
+
+def tanh_normal_log_prob(dist: td.Independent, pre_tanh: th.Tensor) -> th.Tensor:
+    """``ln q(a|s)`` of the action ``a = tanh(x)`` from the Gaussian sample ``x`` that produced it (REINFORCE):
+    ``ln N(x; mean, std) - sum ln(1 - tanh(x)^2)``, taken at ``x`` itself. Inverting the tanh instead loses ``x``
+    wherever ``tanh(x)`` rounds to +-1 in float32 (``|x|`` beyond about 9)."""
+    normal = dist.base_dist.base_dist
+    (tanh,) = dist.base_dist.transforms
+    return (normal.log_prob(pre_tanh) - tanh.log_abs_det_jacobian(pre_tanh, None)).sum(-1)
+
+
+class MultiOneHotStraightThrough(td.Distribution):
+    """Independent categoricals over consecutive slices of one vector (``MultiDiscrete`` actions): the sample is
+    the concatenation of one straight-through one-hot vector per slice, and log-probabilities and entropies
+    are the sums over the slices.
+
+    :param logits: unnormalised log-probabilities, the slices' classes concatenated along the last dimension
+    :param sizes: the number of classes of each slice
+    """
+
+    has_rsample = True
+
+    def __init__(self, logits: th.Tensor, sizes: list[int]) -> None:
+        self.sizes = sizes
+        self.parts = [one_hot_straight_through(part) for part in logits.split(sizes, dim=-1)]
+        super().__init__(logits.shape[:-1], logits.shape[-1:], validate_args=False)
+
+    def rsample(self, sample_shape: th.Size = th.Size()) -> th.Tensor:  # noqa: B008 (torch's signature)
+        """One straight-through one-hot sample per slice, concatenated."""
+        return th.cat([part.rsample(sample_shape) for part in self.parts], dim=-1)
+
+    def sample(self, sample_shape: th.Size = th.Size()) -> th.Tensor:  # noqa: B008
+        """One one-hot sample per slice, concatenated (no gradient)."""
+        return th.cat([part.sample(sample_shape) for part in self.parts], dim=-1)
+
+    def log_prob(self, value: th.Tensor) -> th.Tensor:
+        """The sum over slices of each categorical's log-probability of its one-hot slice of ``value``."""
+        return sum(part.log_prob(x) for part, x in zip(self.parts, value.split(self.sizes, dim=-1), strict=True))
+
+    def entropy(self) -> th.Tensor:
+        """The sum of the slices' entropies (they are independent)."""
+        return sum(part.entropy() for part in self.parts)
+
+    @property
+    def mode(self) -> th.Tensor:
+        """Each slice's most likely one-hot vector, concatenated."""
+        return th.cat([one_hot_mode(part) for part in self.parts], dim=-1)
+
+
+class BernoulliStraightThrough(td.Distribution):
+    """Independent Bernoullis over the last dimension (``MultiBinary`` actions) whose ``rsample`` passes
+    straight-through gradients: ``b + p - sg(p)`` is exactly 0 or 1 and has the gradient of ``p``.
+
+    :param logits: log-odds of each bit
+    """
+
+    has_rsample = True
+
+    def __init__(self, logits: th.Tensor) -> None:
+        self.base = td.Bernoulli(logits=logits, validate_args=False)
+        super().__init__(logits.shape[:-1], logits.shape[-1:], validate_args=False)
+
+    def rsample(self, sample_shape: th.Size = th.Size()) -> th.Tensor:  # noqa: B008
+        """A 0/1 sample with the probabilities' gradient."""
+        probs = self.base.probs
+        return self.base.sample(sample_shape) + probs - probs.detach()
+
+    def sample(self, sample_shape: th.Size = th.Size()) -> th.Tensor:  # noqa: B008
+        """A 0/1 sample of each bit (no gradient)."""
+        return self.base.sample(sample_shape)
+
+    def log_prob(self, value: th.Tensor) -> th.Tensor:
+        """The sum over bits of ``ln p(b)``."""
+        return self.base.log_prob(value).sum(-1)
+
+    def entropy(self) -> th.Tensor:
+        """The sum of the bits' entropies."""
+        return self.base.entropy().sum(-1)
+
+    @property
+    def mode(self) -> th.Tensor:
+        """Each bit's more likely value (1 where its probability exceeds 1/2)."""
+        return (self.base.logits > 0).to(self.base.logits.dtype)

@@ -30,10 +30,13 @@ from sb3_dreamer.common.checks import (
     check_observation_space,
 )
 from sb3_dreamer.common.distributions import (
+    BernoulliStraightThrough,
+    MultiOneHotStraightThrough,
     inverse_softplus,
     one_hot_mode,
     one_hot_straight_through,
     tanh_normal,
+    tanh_normal_log_prob,
     tanh_normal_mode,
 )
 from sb3_dreamer.common.networks import (
@@ -67,7 +70,9 @@ def as_obs_dict(observation: PyTorchObs) -> dict[str, th.Tensor]:
 
 
 class Actor(nn.Module):
-    """Action model ``q(a_t | s_t)``: tanh-Normal for Box actions, straight-through one-hot for Discrete.
+    """Action model ``q(a_t | s_t)``: tanh-Normal for Box actions, straight-through one-hot for Discrete, one
+    straight-through one-hot categorical per dimension for MultiDiscrete, independent straight-through
+    Bernoullis for MultiBinary (the factorised actor: log-probabilities and entropies sum over dimensions).
 
     As in Dreamer V1 (Sec. 3), the Gaussian mean is soft-clipped to [-5, 5] and the std before the tanh
     starts near ``init_std`` (5 in the paper, so that early actions spread over the whole range).
@@ -82,31 +87,74 @@ class Actor(nn.Module):
         init_std: float = 5.0,
     ):
         super().__init__()
-        self.discrete = isinstance(action_space, spaces.Discrete)
+        #: whether the actions are one-hot or binary vectors (straight-through samples, exact entropies)
+        self.discrete = not isinstance(action_space, spaces.Box)
         self.action_dim = action_dim(action_space)
+        #: classes of each categorical slice of the action vector (empty for Box and MultiBinary)
+        self.sizes: list[int] = []
+        if isinstance(action_space, spaces.Discrete):
+            self.sizes = [int(action_space.n)]
+        elif isinstance(action_space, spaces.MultiDiscrete):
+            self.sizes = [int(n) for n in action_space.nvec.reshape(-1)]
+        self.binary = isinstance(action_space, spaces.MultiBinary)
         self.net = mlp(feature_size, hidden, self.action_dim * (1 if self.discrete else 2), activation)
         self.raw_init_std = inverse_softplus(init_std)
 
     def forward(self, features: th.Tensor) -> td.Distribution:
         """The action distribution at ``s_t`` (its parameters in float32, also under bf16 autocast)."""
         out = self.net(features).float()
-        if self.discrete:
+        if self.binary:
+            return BernoulliStraightThrough(out)
+        if len(self.sizes) == 1:
             return one_hot_straight_through(out)
+        if self.sizes:
+            return MultiOneHotStraightThrough(out, self.sizes)
         mean, std = out.chunk(2, dim=-1)
         mean = 5.0 * th.tanh(mean / 5.0)
         std = nn.functional.softplus(std + self.raw_init_std) + 1e-4
         return tanh_normal(mean, std)
 
-    def log_prob(self, dist: td.Distribution, action: th.Tensor) -> th.Tensor:
-        """``ln q(a|s)`` of a given (detached) action, for REINFORCE. Box actions are kept inside (-1, 1), where
-        the tanh's inverse is finite (a float32 tanh can round to exactly +-1)."""
-        if not self.discrete:
-            action = action.clamp(-1 + 1e-6, 1 - 1e-6)
-        return dist.log_prob(action)
+    def rsample(self, dist: td.Distribution) -> tuple[th.Tensor, th.Tensor]:
+        """A reparameterised (Box) or straight-through (the others) action, and the sample it came from: the
+        Gaussian sample ``x`` before the tanh for Box actions, the action itself otherwise. REINFORCE scores
+        the action at that sample (:meth:`log_prob`)."""
+        if self.discrete:
+            action = dist.rsample()
+            return action, action
+        pre_tanh = dist.base_dist.base_dist.rsample()  # type: ignore[attr-defined]
+        return th.tanh(pre_tanh), pre_tanh
+
+    def log_prob(self, dist: td.Distribution, sample: th.Tensor) -> th.Tensor:
+        """``ln q(a|s)`` of the action that ``sample`` (from :meth:`rsample`) gave: for Box actions the tanh-Normal
+        density at the pre-tanh sample, with the tanh's correction there; exact for the others."""
+        if self.discrete:
+            return dist.log_prob(sample)
+        return tanh_normal_log_prob(dist, sample)  # type: ignore[arg-type]
 
     def mode(self, dist: td.Distribution) -> th.Tensor:
-        """The most likely action (deterministic acting): the argmax one-hot, or the tanh-Normal's mode."""
-        return one_hot_mode(dist) if self.discrete else tanh_normal_mode(dist)  # type: ignore[arg-type]
+        """The most likely action (deterministic acting): the argmax one-hot (per slice), the more likely value
+        of each bit, or the tanh-Normal's mode."""
+        if len(self.sizes) == 1:
+            return one_hot_mode(dist)  # type: ignore[arg-type]
+        return dist.mode if self.discrete else tanh_normal_mode(dist)  # type: ignore[arg-type]
+
+    def explore(self, action: th.Tensor, amount: float) -> th.Tensor:
+        """Dreamer V1's exploration of a batch of model-space actions: Gaussian noise of std ``amount`` on Box
+        actions (clipped to [-1, 1]); otherwise each categorical slice (or bit) replaced, with probability
+        ``amount``, by a uniformly random one."""
+        if not self.discrete:
+            return th.clamp(action + amount * th.randn_like(action), -1.0, 1.0)
+        if self.binary:
+            replace = th.rand(action.shape, device=action.device) < amount
+            return th.where(replace, th.randint_like(action, 2), action)
+        parts = []
+        for part in action.split(self.sizes, dim=-1):
+            random = nn.functional.one_hot(
+                th.randint(part.shape[-1], part.shape[:-1], device=part.device), part.shape[-1]
+            ).to(part.dtype)
+            replace = th.rand(part.shape[:-1], device=part.device) < amount
+            parts.append(th.where(replace.unsqueeze(-1), random, part))
+        return th.cat(parts, dim=-1)
 
 
 class Behavior(NamedTuple):
@@ -152,7 +200,7 @@ class DreamerPolicy(BasePolicy):
     """World model and actor-critic of Dreamer, with recurrent ``predict``.
 
     :param observation_space: observation space (Box, Discrete, MultiDiscrete, MultiBinary or a flat Dict of them)
-    :param action_space: action space (Box with finite bounds, or Discrete)
+    :param action_space: action space (Box with finite bounds, Discrete, MultiDiscrete or MultiBinary)
     :param lr_schedule: learning-rate schedule of the world model (the actor and critic optimizers start
         with it and are set by the algorithm before every update)
     :param net_arch: hidden layers of the MLPs: one list for all of them, or a dict with any of the keys
@@ -360,18 +408,33 @@ class DreamerPolicy(BasePolicy):
         return out
 
     def to_env_action(self, action: np.ndarray) -> np.ndarray:
-        """Model-space actions (``[-1, 1]`` or one-hot, batch first) to environment actions."""
-        if isinstance(self.action_space, spaces.Discrete):
-            return (action.argmax(-1) + self.action_space.start).astype(self.action_space.dtype)
-        action = self.unscale_action(np.clip(action, -1.0, 1.0).reshape(-1, *self.action_space.shape))
-        return action.astype(self.action_space.dtype)
+        """Model-space actions (batch first: ``[-1, 1]``, one-hot, one-hot per dimension, or bits) to
+        environment actions."""
+        space = self.action_space
+        if isinstance(space, spaces.Discrete):
+            return (action.argmax(-1) + space.start).astype(space.dtype)
+        if isinstance(space, spaces.MultiDiscrete):
+            parts = np.split(action, np.cumsum(space.nvec.reshape(-1))[:-1], axis=-1)
+            index = np.stack([part.argmax(-1) for part in parts], axis=-1).reshape(-1, *space.shape)
+            return (index + space.start).astype(space.dtype)
+        if isinstance(space, spaces.MultiBinary):
+            return (action > 0.5).reshape(-1, *space.shape).astype(space.dtype)
+        action = self.unscale_action(np.clip(action, -1.0, 1.0).reshape(-1, *space.shape))
+        return action.astype(space.dtype)
 
     def to_model_action(self, action: np.ndarray) -> np.ndarray:
-        """Environment actions (batch first) to model space: scaled to ``[-1, 1]``, or one-hot."""
-        if isinstance(self.action_space, spaces.Discrete):
-            index = np.asarray(action).reshape(-1) - self.action_space.start
-            return np.eye(int(self.action_space.n), dtype=np.float32)[index]
-        scaled = self.scale_action(np.asarray(action).reshape(-1, *self.action_space.shape))
+        """Environment actions (batch first) to model space: scaled to ``[-1, 1]``, one-hot (per dimension), or bits."""
+        space = self.action_space
+        if isinstance(space, spaces.Discrete):
+            index = np.asarray(action).reshape(-1) - space.start
+            return np.eye(int(space.n), dtype=np.float32)[index]
+        if isinstance(space, spaces.MultiDiscrete):
+            nvec = space.nvec.reshape(-1)
+            index = (np.asarray(action) - space.start).reshape(-1, len(nvec))
+            return np.concatenate([np.eye(int(n), dtype=np.float32)[index[:, i]] for i, n in enumerate(nvec)], axis=-1)
+        if isinstance(space, spaces.MultiBinary):
+            return np.asarray(action, dtype=np.float32).reshape(-1, int(np.prod(space.shape)))
+        scaled = self.scale_action(np.asarray(action).reshape(-1, *space.shape))
         return scaled.reshape(scaled.shape[0], -1).astype(np.float32)
 
     # ---------------------------------------------------------------- acting

@@ -213,7 +213,7 @@ class Dreamer(OffPolicyAlgorithm):
             seed=seed,
             sde_support=False,
             support_multi_env=True,
-            supported_action_spaces=(spaces.Box, spaces.Discrete),
+            supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
         )
         self.actor_learning_rate = actor_learning_rate
         self.critic_learning_rate = critic_learning_rate
@@ -344,16 +344,11 @@ class Dreamer(OffPolicyAlgorithm):
         return self.policy.to_env_action(buffer_action), buffer_action
 
     def _explore(self, action: th.Tensor) -> th.Tensor:
-        """Dreamer V1's exploration: additive Gaussian noise on Box actions, epsilon-random Discrete actions."""
+        """Dreamer V1's exploration (:meth:`~sb3_dreamer.common.policies.Actor.explore`): additive Gaussian noise
+        on Box actions, epsilon-random categorical slices (Discrete, MultiDiscrete) or bits (MultiBinary)."""
         if self.exploration_noise <= 0:
             return action
-        if self.policy.actor.discrete:
-            random = th.nn.functional.one_hot(
-                th.randint(action.shape[-1], action.shape[:-1], device=action.device), action.shape[-1]
-            ).to(action.dtype)
-            replace = th.rand(action.shape[:-1], device=action.device) < self.exploration_noise
-            return th.where(replace.unsqueeze(-1), random, action)
-        return th.clamp(action + self.exploration_noise * th.randn_like(action), -1.0, 1.0)
+        return self.policy.actor.explore(action, self.exploration_noise)
 
     def _store_transition(
         self,
@@ -563,9 +558,9 @@ class Dreamer(OffPolicyAlgorithm):
         def step(deter: th.Tensor, stoch: th.Tensor) -> tuple[th.Tensor, ...]:
             state = LatentState(deter, stoch)
             dist = actor(state.features.detach())
-            action = dist.rsample()
-            entropy = dist.entropy() if actor.discrete else -dist.log_prob(action)
-            log_prob = actor.log_prob(dist, action.detach()) if reinforce else th.zeros_like(entropy)
+            action, sample = actor.rsample(dist)
+            entropy = dist.entropy() if actor.discrete else -actor.log_prob(dist, sample)
+            log_prob = actor.log_prob(dist, sample.detach()) if reinforce else th.zeros_like(entropy)
             return (*rssm.imagine_step(state, action), action, entropy, log_prob)
 
         state, features, steps = start, [start.features], []
