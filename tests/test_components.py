@@ -365,3 +365,40 @@ def test_reinforce_log_prob_of_box_actions_at_the_pre_tanh_sample():
     assert th.tanh(x).abs().max() == 1.0  # the action alone has lost x: inverting it cannot give these values
     action, sample = actor.rsample(dist)
     assert th.equal(action, th.tanh(sample))
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_gru_cell_runs_in_float32_outside_autocast(device):
+    """Under bf16 autocast the RecurrentModel's input layer computes in bf16, but the GRU cell runs with
+    autocast off on float32 inputs, so the recurrent state h_t is computed (not only returned) in float32."""
+    if device == "cuda" and not th.cuda.is_available():
+        pytest.skip("CUDA not available")
+    rssm = RSSM(8, 2, 16, CategoricalLatent(4, 4), 12, nn.ELU).to(device)
+    seen = {}
+
+    def record(module, inputs, output):
+        seen.update(autocast=th.is_autocast_enabled(device), inputs={x.dtype for x in inputs}, output=output.dtype)
+
+    rssm.recurrent_model.gru.register_forward_hook(record)
+    state = rssm.initial_state(3, th.device(device))
+    with th.autocast(device, dtype=th.bfloat16):
+        hidden = rssm.recurrent_model.input(th.cat([state.stoch, th.zeros(3, 2, device=device)], -1))
+        deter = rssm.recurrent_model(state.deter, state.stoch, th.zeros(3, 2, device=device))
+    assert hidden.dtype == th.bfloat16  # the layers around it do use bf16
+    assert seen == {"autocast": False, "inputs": {th.float32}, "output": th.float32}
+    assert deter.dtype == th.float32
+
+
+def test_shared_parts_import_no_algorithm():
+    """``common/`` is shared by the algorithms and imports none of them (no import circles)."""
+    import ast
+    import pathlib
+
+    import sb3_dreamer.common
+
+    algorithms = ("sb3_dreamer.dreamer", "sb3_dreamer.dreamer_v2", "sb3_dreamer.dreamer_v3", "sb3_dreamer.plan2explore")
+    for path in pathlib.Path(sb3_dreamer.common.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            assert not any(name.startswith(algorithms) for name in names), (path.name, names)

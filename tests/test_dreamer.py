@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
@@ -299,10 +300,58 @@ def test_resume_continues_counters(tmp_path, algo):
     assert loaded._n_updates == updates + 50
 
 
-def test_train_ratio():
+def test_train_ratio_from_sb3_arguments():
     model = Dreamer("MlpPolicy", "Pendulum-v1", batch_size=16, sequence_length=50, train_freq=2, gradient_steps=1)
     assert model.train_ratio == 16 * 50 / 2
     assert Dreamer("MlpPolicy", "Pendulum-v1").train_ratio == 50 * 50 / 4
+
+
+class _UpdateLog(BaseCallback):
+    """Before each step's collection: (policy steps, updates so far)."""
+
+    def __init__(self):
+        super().__init__()
+        self.log = []
+
+    def _on_rollout_start(self) -> None:
+        self.log.append((self.model.num_timesteps, self.model._n_updates))
+
+    def _on_step(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("ratio", "n_envs"), [(20.0, 1), (56.0, 1), (190.0, 2), (7.0, 2)])
+def test_train_ratio_keeps_replayed_steps_within_one_update(ratio, n_envs):
+    """``train_ratio``: at every step, the replayed steps since ``learning_starts`` lie within one update of
+    ``train_ratio`` times the policy steps since then (one update every few steps, or several per step)."""
+    kwargs = {**TINY, "learning_starts": 50}
+    del kwargs["train_freq"]
+    replayed_per_update = TINY["batch_size"] * TINY["sequence_length"]  # 80
+    env = make_vec_env(lambda: ActionRewardEnv(), n_envs=n_envs)
+    model = Dreamer("MlpPolicy", env, train_ratio=ratio, seed=0, **kwargs)
+    assert model.train_ratio == ratio
+    log = _UpdateLog()
+    model.learn(300, callback=log)
+    for steps, updates in [*log.log[1:], (model.num_timesteps, model._n_updates)]:
+        target = ratio * max(steps - 50, 0)
+        assert updates * replayed_per_update <= target < (updates + 1) * replayed_per_update, (steps, updates)
+    assert model._n_updates == int(ratio * (model.num_timesteps - 50) // replayed_per_update) > 0
+
+
+def test_train_ratio_or_sb3_schedule_not_both():
+    with pytest.raises(ValueError, match="not both"):
+        Dreamer("MlpPolicy", "Pendulum-v1", train_ratio=100, train_freq=2)
+    with pytest.raises(ValueError, match="not both"):
+        DreamerV2("MlpPolicy", "Pendulum-v1", train_ratio=100, gradient_steps=2)
+    with pytest.raises(ValueError, match="positive"):
+        Dreamer("MlpPolicy", "Pendulum-v1", train_ratio=0)
+
+    class WithDefaultRatio(Dreamer):
+        default_train_ratio = 512.0
+
+    assert WithDefaultRatio("MlpPolicy", "Pendulum-v1").train_ratio == 512.0
+    explicit = WithDefaultRatio("MlpPolicy", "Pendulum-v1", train_freq=5)  # an explicit SB3 schedule wins
+    assert explicit.train_ratio == 50 * 50 / 5 and explicit._train_ratio is None
 
 
 def test_logs_losses_and_world_model_pictures(tmp_path):

@@ -17,19 +17,21 @@ import pickle
 import random
 import shutil
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import cloudpickle
 import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.save_util import open_path
 
 from sb3_dreamer.common.checks import CheckpointError
 from sb3_dreamer.common.rssm import LatentState
 
-if TYPE_CHECKING:
-    from sb3_dreamer.dreamer.dreamer import Dreamer
+#: a model of the Dreamer family: an SB3 off-policy algorithm whose ``_collect_state`` is the collection belief
+#: ``(LatentState, previous action)`` or None (shared parts never import an algorithm)
+Model = TypeVar("Model", bound=OffPolicyAlgorithm)
 
 PREFIX = "checkpoint_"
 MODEL_FILE, REPLAY_FILE, STATE_FILE = "model.zip", "replay_buffer.pkl", "run_state.pkl"
@@ -169,7 +171,7 @@ def latest_checkpoint(path: str) -> str:
     return found[-1]
 
 
-def save_checkpoint(model: Dreamer, run_folder: str, learn_args: dict[str, Any], settings: dict[str, Any]) -> str:
+def save_checkpoint(model: OffPolicyAlgorithm, run_folder: str, learn_args: dict[str, Any], settings: dict[str, Any]) -> str:
     """Write ``checkpoint_<num_timesteps>/`` atomically: into a ``.partial`` folder, then renamed into place."""
     name = f"{PREFIX}{model.num_timesteps:012d}"
     final, partial = os.path.join(run_folder, name), os.path.join(run_folder, f".{name}.partial")
@@ -197,7 +199,7 @@ def _fsync(path: str) -> None:
         os.close(descriptor)
 
 
-def run_state(model: Dreamer, learn_args: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+def run_state(model: OffPolicyAlgorithm, learn_args: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """What the ``.zip`` and the replay do not hold: random generators, environments, collection belief, budget."""
     try:
         env = cloudpickle.dumps(model.get_env())
@@ -226,7 +228,7 @@ def run_state(model: Dreamer, learn_args: dict[str, Any], settings: dict[str, An
     )
 
 
-def load_checkpoint(cls: type[Dreamer], path: str, env: Any = None, device: th.device | str = "auto") -> Dreamer:
+def load_checkpoint(cls: type[Model], path: str, env: Any = None, device: th.device | str = "auto") -> Model:
     """Rebuild a model from a checkpoint (or a run folder's latest), ready to continue ``learn()``.
 
     Without ``env`` the pickled training environments continue their episodes where they stood, and the

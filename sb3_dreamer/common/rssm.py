@@ -99,9 +99,12 @@ class RecurrentModel(nn.Module):
         self.gru = nn.GRUCell(hidden_size, deter_size)
 
     def forward(self, deter: th.Tensor, stoch: th.Tensor, action: th.Tensor) -> th.Tensor:
-        """The next deterministic state ``h_t`` from ``h_{t-1}``, ``z_{t-1}`` and ``a_{t-1}`` (kept in float32 under
-        bf16 autocast, so that rounding does not compound along sequences)."""
-        return self.gru(self.input(th.cat([stoch, action], dim=-1)), deter).float()
+        """The next deterministic state ``h_t`` from ``h_{t-1}``, ``z_{t-1}`` and ``a_{t-1}``. The GRU cell runs
+        outside autocast, in float32 (CUDA's autocast would run it in bf16): rounding the recurrent state at
+        every step would compound along sequences."""
+        x = self.input(th.cat([stoch, action], dim=-1))
+        with th.autocast(x.device.type, enabled=False):
+            return self.gru(x.float(), deter.float())
 
 
 class TransitionModel(nn.Module):

@@ -77,8 +77,8 @@ class Dreamer(OffPolicyAlgorithm):
     ``num_timesteps`` counts policy steps (action repeat belongs to the environment), and the train ratio
     (replayed steps per policy step) is ``gradient_steps * batch_size * sequence_length / (train_freq * n_envs)``:
     625 with the defaults. The paper's 500 (100 updates of 50 x 50 steps per 1000 env frames at action
-    repeat 2) is ``train_freq=5``; the default 4 keeps collection aligned with step budgets that are
-    powers of two, as SB3's own tests and schedules expect.
+    repeat 2) is ``train_freq=5``, or ``train_ratio=500``; the default 4 keeps collection aligned with step
+    budgets that are powers of two, as SB3's own tests and schedules expect.
 
     :param policy: the policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy, ...)
     :param env: the environment to learn from (if registered in Gym, can be str)
@@ -90,8 +90,14 @@ class Dreamer(OffPolicyAlgorithm):
         (the paper's 5 seed episodes of 1000 frames at action repeat 2)
     :param batch_size: number of sequences per gradient update (B)
     :param sequence_length: length of each replayed sequence (L)
-    :param train_freq: update the model every ``train_freq`` steps (or episodes, as ``(n, "episode")``)
-    :param gradient_steps: gradient updates after each rollout (-1: as many as steps collected)
+    :param train_freq: update the model every ``train_freq`` steps (or episodes, as ``(n, "episode")``);
+        None: 4, or every step when training follows ``train_ratio``
+    :param gradient_steps: gradient updates after each rollout (-1: as many as steps collected); None: 1
+    :param train_ratio: replayed steps (``batch_size * sequence_length`` per update) per policy step, all envs
+        counted: after every step, the updates that keep the replayed steps since ``learning_starts`` within
+        one update of ``train_ratio`` times the policy steps run (several per step, or one every few steps).
+        Give it instead of ``train_freq`` and ``gradient_steps`` (both is an error); None uses those, or the
+        algorithm's ``default_train_ratio`` when neither is given
     :param gamma: discount factor
     :param td_lambda: lambda of the lambda-returns (Eq. 6)
     :param imagination_horizon: length H of imagined trajectories
@@ -146,6 +152,9 @@ class Dreamer(OffPolicyAlgorithm):
     }
     policy: DreamerPolicy
     replay_buffer: SequenceReplayBuffer
+    #: the train ratio used when none of ``train_ratio``, ``train_freq`` and ``gradient_steps`` is given
+    #: (None: SB3's schedule of ``train_freq=4, gradient_steps=1``)
+    default_train_ratio: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -158,8 +167,9 @@ class Dreamer(OffPolicyAlgorithm):
         learning_starts: int = 2500,
         batch_size: int = 50,
         sequence_length: int = 50,
-        train_freq: int | tuple[int, str] = 4,
-        gradient_steps: int = 1,
+        train_freq: int | tuple[int, str] | None = None,
+        gradient_steps: int | None = None,
+        train_ratio: float | None = None,
         gamma: float = 0.99,
         td_lambda: float = 0.95,
         imagination_horizon: int = 15,
@@ -193,6 +203,18 @@ class Dreamer(OffPolicyAlgorithm):
             check_action_space(env.action_space)
             if isinstance(env.observation_space, spaces.Dict) and policy in ("MlpPolicy", "CnnPolicy"):
                 raise UnsupportedSpaceError(f"Dict observation spaces need MultiInputPolicy, not {policy}.")
+        sb3_schedule = train_freq is not None or gradient_steps is not None
+        if train_ratio is not None and sb3_schedule:
+            raise ValueError(
+                f"Give train_ratio (replayed steps per policy step) or train_freq / gradient_steps, not both: got "
+                f"train_ratio={train_ratio}, train_freq={train_freq}, gradient_steps={gradient_steps}."
+            )
+        if train_ratio is None and not sb3_schedule:
+            train_ratio = self.default_train_ratio
+        if train_ratio is not None and not train_ratio > 0:
+            raise ValueError(f"train_ratio must be positive, got {train_ratio}.")
+        if train_ratio is not None:  # SB3's loop calls train() after every step, which runs the updates due
+            train_freq, gradient_steps = 1, 1
         super().__init__(
             policy,
             env,
@@ -201,8 +223,8 @@ class Dreamer(OffPolicyAlgorithm):
             learning_starts=learning_starts,
             batch_size=batch_size,
             gamma=gamma,
-            train_freq=train_freq,
-            gradient_steps=gradient_steps,
+            train_freq=4 if train_freq is None else train_freq,
+            gradient_steps=1 if gradient_steps is None else gradient_steps,
             replay_buffer_class=replay_buffer_class or SequenceReplayBuffer,
             replay_buffer_kwargs=replay_buffer_kwargs,
             policy_kwargs=policy_kwargs,
@@ -218,6 +240,9 @@ class Dreamer(OffPolicyAlgorithm):
         self.actor_learning_rate = actor_learning_rate
         self.critic_learning_rate = critic_learning_rate
         self.sequence_length = sequence_length
+        self._train_ratio = train_ratio
+        #: updates run under ``train_ratio`` since the step counter last started from 0
+        self._ratio_updates = 0
         self.td_lambda = td_lambda
         self.imagination_horizon = imagination_horizon
         self.imagination_starts = imagination_starts
@@ -285,7 +310,10 @@ class Dreamer(OffPolicyAlgorithm):
 
     @property
     def train_ratio(self) -> float | None:
-        """Replayed steps per policy step (None when training every ``n`` episodes)."""
+        """Replayed steps per policy step: the ``train_ratio`` given, or the one ``train_freq`` and
+        ``gradient_steps`` make (None when training every ``n`` episodes)."""
+        if self._train_ratio is not None:
+            return self._train_ratio
         if self.train_freq.unit != TrainFrequencyUnit.STEP:  # type: ignore[union-attr]
             return None
         replayed = self.batch_size * self.sequence_length
@@ -308,6 +336,8 @@ class Dreamer(OffPolicyAlgorithm):
             # The environments start new episodes: so do the beliefs and the replay streams.
             self._collect_state = None
             self.replay_buffer.mark_episode_starts()
+        if reset_num_timesteps:
+            self._ratio_updates = 0
         ratio = self.train_ratio
         if ratio is not None:
             self.logger.record("train/train_ratio", ratio)
@@ -366,7 +396,15 @@ class Dreamer(OffPolicyAlgorithm):
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """Dreamer's update, Algorithm 1: for each gradient step, draw B sequences of length L from the
         replay, learn the world model on them ("dynamics learning"), then learn the actor and critic on
-        trajectories imagined from the batch's posterior states ("behavior learning")."""
+        trajectories imagined from the batch's posterior states ("behavior learning").
+
+        With ``train_ratio`` SB3 calls this after every step, and ``gradient_steps`` is replaced by the number of
+        updates due (:meth:`_updates_due`), often 0."""
+        if self._train_ratio is not None:
+            gradient_steps = self._updates_due(batch_size)
+            if gradient_steps == 0:
+                return
+            self._ratio_updates += gradient_steps
         self.policy.set_training_mode(True)
         progress = self._current_progress_remaining
         self._update_learning_rates(progress)
@@ -390,6 +428,13 @@ class Dreamer(OffPolicyAlgorithm):
         self.logger.record("train/learning_rate", self.lr_schedule(progress))
         self.logger.record("replay/size", self.replay_buffer.size())
         self.logger.record("replay/bytes", self.replay_buffer.nbytes)
+
+    def _updates_due(self, batch_size: int) -> int:
+        """Updates that bring the replayed steps since ``learning_starts`` to the largest multiple of
+        ``batch_size * sequence_length`` not above ``train_ratio`` times the policy steps since then."""
+        replayed_per_update = batch_size * self.sequence_length
+        steps = max(self.num_timesteps - self.learning_starts, 0)
+        return int(self._train_ratio * steps // replayed_per_update) - self._ratio_updates  # type: ignore[operator]
 
     def _check_finite(self, metrics: dict[str, th.Tensor]) -> None:
         """Stop at the first update whose losses are NaN or infinite (one host-device synchronisation)."""

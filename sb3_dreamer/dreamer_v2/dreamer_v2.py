@@ -39,8 +39,11 @@ class DreamerV2(Dreamer):
         50k prefill frames at action repeat 4)
     :param batch_size: number of sequences per gradient update (B)
     :param sequence_length: length of each replayed sequence (L)
-    :param train_freq: update the model every ``train_freq`` steps (the paper: every 16 frames = 4 steps)
-    :param gradient_steps: gradient updates after each rollout (-1: as many as steps collected)
+    :param train_freq: update the model every ``train_freq`` steps (None: 4, the paper's every 16 frames; or
+        every step when training follows ``train_ratio``)
+    :param gradient_steps: gradient updates after each rollout (-1: as many as steps collected); None: 1
+    :param train_ratio: replayed steps per policy step, instead of ``train_freq`` and ``gradient_steps``
+        (see :class:`~sb3_dreamer.Dreamer`); the paper's is 16 x 50 / 4 = 200
     :param gamma: discount factor (0.999 for Atari)
     :param td_lambda: lambda of the lambda-returns (Eq. 4)
     :param imagination_horizon: length H of imagined trajectories
@@ -104,8 +107,9 @@ class DreamerV2(Dreamer):
         learning_starts: int = 12_500,
         batch_size: int = 16,
         sequence_length: int = 50,
-        train_freq: int | tuple[int, str] = 4,
-        gradient_steps: int = 1,
+        train_freq: int | tuple[int, str] | None = None,
+        gradient_steps: int | None = None,
+        train_ratio: float | None = None,
         gamma: float = 0.999,
         td_lambda: float = 0.95,
         imagination_horizon: int = 15,
@@ -145,6 +149,7 @@ class DreamerV2(Dreamer):
             sequence_length=sequence_length,
             train_freq=train_freq,
             gradient_steps=gradient_steps,
+            train_ratio=train_ratio,
             gamma=gamma,
             td_lambda=td_lambda,
             imagination_horizon=imagination_horizon,
