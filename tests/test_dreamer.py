@@ -82,6 +82,26 @@ def test_precision_is_checked():
         Dreamer("MlpPolicy", "Pendulum-v1", precision="16", **TINY)
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_precision_follows_native_bf16(native, monkeypatch, recwarn):
+    """precision="auto" computes in bf16-mixed only where bf16 is native (here: a CPU with AVX512_BF16 or AMX), in
+    float32 elsewhere; asking for bf16-mixed where it is emulated warns, naming the slowdown."""
+    from sb3_dreamer.common import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    auto = Dreamer("MlpPolicy", "Pendulum-v1", precision="auto", device="cpu", **TINY)
+    assert auto.compute_precision == ("bf16-mixed" if native else "32")
+    assert auto._autocast().fast_dtype == th.bfloat16 and auto._autocast()._enabled == native
+    assert not [w for w in recwarn if issubclass(w.category, precision.EmulatedBF16Warning)]
+    if native:
+        Dreamer("MlpPolicy", "Pendulum-v1", precision="bf16-mixed", device="cpu", **TINY)
+        assert not [w for w in recwarn if issubclass(w.category, precision.EmulatedBF16Warning)]
+    else:
+        with pytest.warns(precision.EmulatedBF16Warning, match="31x slower"):
+            model = Dreamer("MlpPolicy", "Pendulum-v1", precision="bf16-mixed", device="cpu", **TINY)
+        assert model.compute_precision == "bf16-mixed"  # asked for: it runs, warned
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_predict_state_and_episode_start(algo):
     model = algo("MlpPolicy", "Pendulum-v1", seed=0, **TINY)

@@ -23,7 +23,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TrainFrequencyUnit
-from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor, update_learning_rate
+from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor, polyak_update, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 from torch import distributions as td
 from torch.utils.checkpoint import checkpoint
@@ -38,7 +38,6 @@ from sb3_dreamer.common.checks import (
     check_observation_space,
     check_replay_buffer,
 )
-from sb3_dreamer.common.distributions import unit_normal_log_prob
 from sb3_dreamer.common.losses import frozen, kl_loss
 from sb3_dreamer.common.policies import (
     Actor,
@@ -49,6 +48,7 @@ from sb3_dreamer.common.policies import (
     MultiInputPolicy,
     as_obs_dict,
 )
+from sb3_dreamer.common.precision import PRECISIONS, resolve_precision
 from sb3_dreamer.common.returns import lambda_returns
 from sb3_dreamer.common.rssm import LatentState
 
@@ -104,6 +104,8 @@ class Dreamer(OffPolicyAlgorithm):
     :param imagination_starts: number of posterior states, drawn at random from the B x L of the batch,
         that imagination starts from; None (the paper) starts from all of them
     :param free_nats: KL below this many nats is not penalised
+    :param free_nats_per_step: clip the KL of each time step at ``free_nats`` (DreamerV3's free bits) instead of the
+        KL averaged over batch and time (Dreamer V1, V2)
     :param kl_scale: weight of the KL term in the world-model loss (beta)
     :param kl_balance: KL balancing (DreamerV2, Algorithm 2): the prior gets this fraction of the KL's
         gradient and the posterior the rest; None (Dreamer V1) trains both with the plain KL
@@ -114,18 +116,27 @@ class Dreamer(OffPolicyAlgorithm):
         DreamerV2's choice) or a float rho in [0, 1]: rho * REINFORCE + (1 - rho) * dynamics
     :param actor_entropy_coef: weight of the actor's entropy in its objective (0 in Dreamer V1; Dreamer V2 adds it)
     :param max_grad_norm: gradient-norm clip of all three optimizers
+    :param model_max_grad_norm: gradient-norm clip of the world-model optimizer instead (DreamerV3: 1000, against
+        100 for the actor and critic); None: ``max_grad_norm``
     :param exploration_noise: std of the Gaussian noise added to collected Box actions, or the probability
         of a uniformly random action for Discrete actions
     :param target_update_interval: copy the critic into a slow target critic every this many gradient
         updates and compute the lambda-returns with it; 0 (the paper) uses the critic itself
+    :param tau: the slow critic's update rate: ``slow <- (1 - tau) slow + tau critic``; 1 copies (DreamerV2),
+        DreamerV3 keeps an exponential moving average with 0.02 every update
+    :param target_critic_regularizer: weight of DreamerV3's regulariser of the critic towards the slow critic's
+        predictions, ``-ln p(v_slow(s))`` next to ``-ln p(V^lambda)``; when positive, the slow critic only regularises
+        and the lambda-returns bootstrap from the critic itself (0: no regulariser)
     :param image_log_interval: every this many gradient updates, log pictures of the world model to
         TensorBoard: reconstructions and open-loop prediction videos of image observations, a plot of open-loop
         predicted against true vector observations and rewards (0 disables; only when TensorBoard logs)
-    :param precision: ``"32"`` (float32 throughout) or ``"bf16-mixed"``: the world model and imagination run
-        under bfloat16 autocast (matrix products and activations in bf16; parameters, optimizer states,
-        recurrent states, heads' outputs and losses in float32); measured on a CPU with bf16 at the paper's
-        sizes: 2.2x faster proprioceptive and 2.1x faster pixel updates, 14% lower peak memory
-        (docs/benchmarks.md); acting stays in float32
+    :param precision: ``"32"`` (float32 throughout), ``"bf16-mixed"`` or ``"auto"``. With bf16-mixed the world
+        model and imagination run under bfloat16 autocast (matrix products and activations in bf16; parameters,
+        optimizer states, recurrent states, heads' outputs and losses in float32); acting stays in float32.
+        Measured at the paper's sizes on a CPU with native bf16 (AVX512_BF16): 2.2x faster proprioceptive and
+        2.1x faster pixel updates, 14% lower peak memory; on an AVX2-only CPU, which emulates bf16, about 11x
+        slower (a warning says so). ``"auto"`` takes bf16-mixed where bf16 is native (CUDA with bf16, CPUs with
+        AVX512_BF16 or AMX) and float32 elsewhere (:func:`~sb3_dreamer.common.precision.resolve_precision`)
     :param activation_checkpointing: recompute the activations of imagination (each imagined step, the reward,
         continue and value heads) in the backward pass instead of storing them (``torch.utils.checkpoint``, with
         the random draws replayed, so the updates are the same); measured with bf16-mixed: 16% lower peak
@@ -175,14 +186,18 @@ class Dreamer(OffPolicyAlgorithm):
         imagination_horizon: int = 15,
         imagination_starts: int | None = None,
         free_nats: float = 3.0,
+        free_nats_per_step: bool = False,
         kl_scale: float = 1.0,
         kl_balance: float | None = None,
         continue_scale: float = 1.0,
         actor_gradient: str | float = "dynamics",
         actor_entropy_coef: float = 0.0,
         max_grad_norm: float = 100.0,
+        model_max_grad_norm: float | None = None,
         exploration_noise: float = 0.3,
         target_update_interval: int = 0,
+        tau: float = 1.0,
+        target_critic_regularizer: float = 0.0,
         image_log_interval: int = 1000,
         precision: str = "32",
         activation_checkpointing: bool = False,
@@ -247,17 +262,23 @@ class Dreamer(OffPolicyAlgorithm):
         self.imagination_horizon = imagination_horizon
         self.imagination_starts = imagination_starts
         self.free_nats = free_nats
+        self.free_nats_per_step = free_nats_per_step
         self.kl_scale = kl_scale
         self.kl_balance = kl_balance
         self.continue_scale = continue_scale
         self.actor_gradient = actor_gradient
         self.actor_entropy_coef = actor_entropy_coef
         self.max_grad_norm = max_grad_norm
+        self.model_max_grad_norm = model_max_grad_norm
         self.exploration_noise = exploration_noise
         self.target_update_interval = target_update_interval
+        if not 0.0 < tau <= 1.0:
+            raise ValueError(f"tau must lie in (0, 1], got {tau}.")
+        self.tau = tau
+        self.target_critic_regularizer = target_critic_regularizer
         self.image_log_interval = image_log_interval
-        if precision not in ("32", "bf16-mixed"):
-            raise ValueError(f'precision must be "32" or "bf16-mixed", got {precision!r}.')
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
         self.precision = precision
         self.activation_checkpointing = activation_checkpointing
         if imagination_chunks < 1:
@@ -280,6 +301,8 @@ class Dreamer(OffPolicyAlgorithm):
         if not isinstance(self.replay_buffer, SequenceReplayBuffer):
             raise TypeError(f"Dreamer needs a SequenceReplayBuffer, got {type(self.replay_buffer).__name__}.")
         self.reinforce_mix = self._reinforce_mix()
+        #: the precision computed in on this device ("auto" resolved)
+        self.compute_precision = resolve_precision(self.precision, self.device)
         self.actor_lr_schedule = FloatSchedule(self.actor_learning_rate)
         self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
 
@@ -465,13 +488,11 @@ class Dreamer(OffPolicyAlgorithm):
         posterior, prior_params, post_params = world_model.rssm.observe(embed, batch.actions, batch.is_first)
         features = posterior.features
 
-        reconstruction = world_model.decoder(features)
-        reconstruction_loss = sum(
-            -unit_normal_log_prob(reconstruction[key], obs[key], obs[key].dim() - 2).mean() for key in obs
-        )
-        reward_loss = -unit_normal_log_prob(world_model.reward_model(features), batch.rewards, 0).mean()
+        reconstruction = world_model.decoder.dists(features)
+        reconstruction_loss = sum(-reconstruction[key].log_prob(obs[key]).mean() for key in obs)
+        reward_loss = -world_model.reward_model.dist(features).log_prob(batch.rewards).mean()
         latent = world_model.rssm.latent
-        kl_term, kl = kl_loss(post_params, prior_params, latent, self.free_nats, self.kl_balance)
+        kl_term, kl = kl_loss(post_params, prior_params, latent, self.free_nats, self.kl_balance, self.free_nats_per_step)
         loss = reconstruction_loss + reward_loss + self.kl_scale * kl_term
         metrics = {"reconstruction_loss": reconstruction_loss, "reward_loss": reward_loss, "kl": kl}
         if world_model.continue_model is not None:
@@ -480,7 +501,7 @@ class Dreamer(OffPolicyAlgorithm):
             loss = loss + self.continue_scale * continue_loss
             metrics["continue_loss"] = continue_loss
         metrics["world_model_loss"] = loss
-        self._step(policy.optimizer, loss, world_model.parameters())
+        self._step(policy.optimizer, loss, world_model.parameters(), self.model_max_grad_norm)
         return posterior, embed, {k: v.detach() for k, v in metrics.items()}
 
     def _imagination_starts(self, posterior: LatentState, is_terminal: th.Tensor) -> tuple[LatentState, th.Tensor]:
@@ -548,11 +569,18 @@ class Dreamer(OffPolicyAlgorithm):
 
         behavior.critic_optimizer.zero_grad(set_to_none=True)
         for chunk in imagined:
-            value_pred = critic(chunk.features[:-1])
-            critic_loss = -(chunk.weights * unit_normal_log_prob(value_pred, chunk.returns, 0)).mean()
+            value_dist = critic.dist(chunk.features[:-1])
+            log_likelihood = value_dist.log_prob(chunk.returns)
+            if self.target_critic_regularizer > 0 and behavior.critic_target is not None:
+                with th.no_grad():
+                    slow_values = behavior.critic_target(chunk.features[:-1])
+                log_likelihood = log_likelihood + self.target_critic_regularizer * value_dist.log_prob(slow_values)
+            critic_loss = -(chunk.weights * log_likelihood).mean()
             self._backward(chunk.fraction * critic_loss)
             chunk.metrics["critic_loss"] = critic_loss.detach()
         self._apply_gradients(behavior.critic_optimizer, critic.parameters())
+        if critic.return_normalizer is not None:  # after the actor's update (the same for any imagination_chunks)
+            critic.return_normalizer.update(th.cat([chunk.returns for chunk in imagined], dim=1))
         return {key: sum(chunk.fraction * chunk.metrics[key] for chunk in imagined) for key in imagined[0].metrics}
 
     def _actor_backward(
@@ -561,7 +589,9 @@ class Dreamer(OffPolicyAlgorithm):
         """Imagine from ``start`` and backpropagate ``fraction`` times the actor loss of these trajectories
         (the caller freezes the world model and the critic)."""
         world_model, actor, critic = self.policy.world_model, behavior.actor, behavior.critic
-        target_critic = behavior.critic_target or critic
+        # the returns bootstrap from the slow critic (DreamerV2), unless it regularises the critic instead (DreamerV3)
+        target_critic = critic if self.target_critic_regularizer > 0 else (behavior.critic_target or critic)
+        scale = 1.0 if critic.return_normalizer is None else critic.return_normalizer.scale
         rho = self.reinforce_mix
         features, actions, log_probs, entropy = self._imagine(start, actor)
         rewards = self._recomputed(reward_fn, features, actions)
@@ -575,10 +605,10 @@ class Dreamer(OffPolicyAlgorithm):
         weights = th.cumprod(th.cat([start_weight.unsqueeze(0), discounts[:-1]]), 0).detach()
         objective = self.actor_entropy_coef * entropy
         if rho > 0:
-            advantage = (returns - target_critic(features[:-1])).detach()
+            advantage = ((returns - target_critic(features[:-1])) / scale).detach()
             objective = objective + rho * log_probs * advantage
         if rho < 1:
-            objective = objective + (1 - rho) * returns
+            objective = objective + (1 - rho) * returns / scale
         actor_loss = -(weights * objective).mean()
         self._backward(fraction * actor_loss)
         metrics = {
@@ -625,30 +655,35 @@ class Dreamer(OffPolicyAlgorithm):
         return checkpoint(fn, *args, use_reentrant=False)
 
     def _autocast(self) -> th.autocast:
-        """The forward passes' precision: bfloat16 autocast with ``precision="bf16-mixed"``, else a no-op."""
-        return th.autocast(self.device.type, dtype=th.bfloat16, enabled=self.precision == "bf16-mixed")
+        """The forward passes' precision: bfloat16 autocast when computing in bf16-mixed, else a no-op."""
+        return th.autocast(self.device.type, dtype=th.bfloat16, enabled=self.compute_precision == "bf16-mixed")
 
-    def _step(self, optimizer: th.optim.Optimizer, loss: th.Tensor, parameters: Any) -> None:
-        """Backpropagate ``loss``, clip the gradient norm and step."""
+    def _step(self, optimizer: th.optim.Optimizer, loss: th.Tensor, parameters: Any, max_norm: float | None = None) -> None:
+        """Backpropagate ``loss``, clip the gradient norm (at ``max_norm``, default ``max_grad_norm``) and step."""
         optimizer.zero_grad(set_to_none=True)
         self._backward(loss)
-        self._apply_gradients(optimizer, parameters)
+        self._apply_gradients(optimizer, parameters, max_norm)
 
     def _backward(self, loss: th.Tensor) -> None:
         """Add the gradients of ``loss`` (backpropagated outside autocast, as torch recommends)."""
         with th.autocast(self.device.type, enabled=False):
             loss.backward()
 
-    def _apply_gradients(self, optimizer: th.optim.Optimizer, parameters: Any) -> None:
-        """Clip the norm of the accumulated gradients to ``max_grad_norm`` and take the optimizer step."""
-        th.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
+    def _apply_gradients(self, optimizer: th.optim.Optimizer, parameters: Any, max_norm: float | None = None) -> None:
+        """Clip the norm of the accumulated gradients to ``max_norm`` (default ``max_grad_norm``) and take the
+        optimizer step."""
+        th.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm if max_norm is None else max_norm)
         optimizer.step()
 
     def _update_target_critics(self) -> None:
-        """Hard copy of each critic into its slow target every ``target_update_interval`` updates (DreamerV2)."""
+        """Every ``target_update_interval`` updates, move each slow critic towards its critic: a hard copy with
+        ``tau = 1`` (DreamerV2), an exponential moving average of the parameters otherwise (DreamerV3)."""
         for behavior in self.policy.behaviors().values():
             if behavior.critic_target is not None and self._n_updates % self.target_update_interval == 0:
-                behavior.critic_target.load_state_dict(behavior.critic.state_dict())
+                if self.tau >= 1.0:
+                    behavior.critic_target.load_state_dict(behavior.critic.state_dict())
+                else:
+                    polyak_update(behavior.critic.parameters(), behavior.critic_target.parameters(), self.tau)
 
     def _pictures_due(self) -> bool:
         """Whether this update logs world-model pictures: every ``image_log_interval`` updates, with TensorBoard."""
@@ -790,7 +825,8 @@ class Dreamer(OffPolicyAlgorithm):
             unused.release()  # the empty memory-mapped buffer that load() built leaves no files behind
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_collect_state", "_checkpoint", "actor_lr_schedule", "critic_lr_schedule"]
+        excluded = ["_collect_state", "_checkpoint", "actor_lr_schedule", "critic_lr_schedule", "compute_precision"]
+        return [*super()._excluded_save_params(), *excluded]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer", "policy.actor_optimizer", "policy.critic_optimizer"], []

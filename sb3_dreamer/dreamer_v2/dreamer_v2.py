@@ -65,11 +65,13 @@ class DreamerV2(Dreamer):
     :param image_log_interval: every this many gradient updates, log pictures of the world model to
         TensorBoard: reconstructions and open-loop prediction videos of image observations, a plot of open-loop
         predicted against true vector observations and rewards (0 disables; only when TensorBoard logs)
-    :param precision: ``"32"`` (float32 throughout) or ``"bf16-mixed"``: the world model and imagination run
-        under bfloat16 autocast (matrix products and activations in bf16; parameters, optimizer states,
-        recurrent states, heads' outputs and losses in float32); measured on a CPU with bf16 at the paper's
-        sizes: 2.2x faster proprioceptive and 2.1x faster pixel updates, 14% lower peak memory
-        (docs/benchmarks.md); acting stays in float32
+    :param precision: ``"32"`` (float32 throughout), ``"bf16-mixed"`` or ``"auto"``. With bf16-mixed the world
+        model and imagination run under bfloat16 autocast (matrix products and activations in bf16; parameters,
+        optimizer states, recurrent states, heads' outputs and losses in float32); acting stays in float32.
+        Measured at the paper's sizes on a CPU with native bf16 (AVX512_BF16): 2.2x faster proprioceptive and
+        2.1x faster pixel updates, 14% lower peak memory; on an AVX2-only CPU, which emulates bf16, about 11x
+        slower (a warning says so). ``"auto"`` takes bf16-mixed where bf16 is native (CUDA with bf16, CPUs with
+        AVX512_BF16 or AMX) and float32 elsewhere (:func:`~sb3_dreamer.common.precision.resolve_precision`)
     :param activation_checkpointing: recompute the activations of imagination (each imagined step, the reward,
         continue and value heads) in the backward pass instead of storing them (``torch.utils.checkpoint``, with
         the random draws replayed, so the updates are the same); measured with bf16-mixed: 16% lower peak
