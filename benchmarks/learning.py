@@ -9,7 +9,7 @@ policy's return on the same evaluation episodes, and a table of final and best r
     OMP_NUM_THREADS=1 python benchmarks/learning.py --algo dreamerv2 --preset DREAMERV2_SMALL_VECTOR \\
         --env CartPole-v1 --seeds 0 1 2 --steps 30000 --jobs 2
     OMP_NUM_THREADS=1 python benchmarks/learning.py --algo dreamerv2 --preset DREAMERV2_SMALL_VECTOR \\
-        --env CartPoleMultiDiscrete-v1 --seeds 0 1 2 --steps 30000 --jobs 2
+        --env MultiDiscrete/CartPole-v1 --seeds 0 1 2 --steps 30000 --jobs 2
     OMP_NUM_THREADS=1 python benchmarks/learning.py --algo dreamerv2 --preset DREAMERV2_MINATAR \\
         --kwargs "{'imagination_starts': 512}" --policy CnnPolicy --env MinAtar/Breakout-image-v0 --seeds 0 \\
         --steps 1000000 --minutes 60 --eval-every 5000
@@ -38,22 +38,6 @@ from sb3_dreamer import Dreamer, DreamerV2, presets
 
 ALGOS = {"dreamer": Dreamer, "dreamerv2": DreamerV2}
 EVAL_EPISODES = 10
-
-
-class MultiDiscreteCartPole(gym.ActionWrapper):
-    """CartPole-v1 whose actions are ``MultiDiscrete([2, 3])``: the first component pushes the cart, the second
-    does nothing (a factorised actor must learn to ignore it)."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.action_space = gym.spaces.MultiDiscrete([2, 3])
-
-    def action(self, action: np.ndarray) -> int:
-        """The push: the first component."""
-        return int(action[0])
-
-
-gym.register("CartPoleMultiDiscrete-v1", lambda **kwargs: MultiDiscreteCartPole(gym.make("CartPole-v1", **kwargs)))
 
 
 class StopAfter(BaseCallback):

@@ -11,7 +11,16 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 
 from sb3_dreamer import Dreamer
-from sb3_dreamer.envs import DMC_TASKS, MaskObservation, dmc_id, make_dmc_env, make_minatar_env, mask_velocity, minatar_id
+from sb3_dreamer.envs import (
+    DMC_TASKS,
+    InertActionDimension,
+    MaskObservation,
+    dmc_id,
+    make_dmc_env,
+    make_minatar_env,
+    mask_velocity,
+    minatar_id,
+)
 from tests.envs import TINY
 
 #: checker warnings that do not matter here, and why
@@ -242,3 +251,16 @@ def test_module_prefix_makes_ids_without_a_prior_import():
     code = "import gymnasium as gym; print(gym.make('sb3_dreamer:DMC/cartpole-balance-proprio-v0').observation_space)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
     assert "(5,)" in out and "float32" in out
+
+
+def test_multidiscrete_classic_env_has_an_inert_dimension():
+    """``MultiDiscrete/CartPole-v1``: actions ``[push, inert]``; the inert component changes nothing."""
+    envs = [gym.make("MultiDiscrete/CartPole-v1") for _ in range(2)]
+    assert envs[0].action_space == gym.spaces.MultiDiscrete([2, 3])
+    for env in envs:
+        env.reset(seed=3)
+    for t in range(20):
+        steps = [env.step(np.array([t % 2, inert])) for env, inert in zip(envs, (0, 2), strict=True)]
+        assert np.array_equal(steps[0][0], steps[1][0]) and steps[0][1:3] == steps[1][1:3]
+    with pytest.raises(ValueError, match="Discrete actions"):
+        InertActionDimension(gym.make("Pendulum-v1"))

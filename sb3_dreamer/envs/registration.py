@@ -83,3 +83,5 @@ def register_envs() -> None:
             _register(minatar_id(game, pomdp), "sb3_dreamer.envs.minatar:make_minatar_env", game=game, pomdp=pomdp)
     for env_id in CLASSIC_CONTROL_VELOCITIES:
         _register(f"POMDP/{env_id}", "sb3_dreamer.envs.wrappers:make_pomdp_classic_env", env_id=env_id)
+    for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0"):
+        _register(f"MultiDiscrete/{env_id}", "sb3_dreamer.envs.wrappers:make_multidiscrete_classic_env", env_id=env_id)

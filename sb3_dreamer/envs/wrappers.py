@@ -58,6 +58,32 @@ def make_pomdp_classic_env(env_id: str, render_mode: str | None = None) -> MaskO
     return mask_velocity(gym.make(env_id, render_mode=render_mode))
 
 
+class InertActionDimension(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
+    """A Discrete-action env with ``MultiDiscrete([n, inert])`` actions: the first component is the env's action,
+    the second does nothing. A test of factorised actors, which must learn to ignore it.
+
+    :param env: an environment with Discrete(n) actions (starting at 0)
+    :param inert: choices of the inert dimension
+    """
+
+    def __init__(self, env: gym.Env, inert: int = 3) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, inert=inert)
+        gym.ActionWrapper.__init__(self, env)
+        if not isinstance(env.action_space, gym.spaces.Discrete) or env.action_space.start != 0:
+            raise ValueError(f"InertActionDimension needs Discrete actions starting at 0, got {env.action_space}.")
+        self.action_space = gym.spaces.MultiDiscrete([int(env.action_space.n), inert])
+
+    def action(self, action: np.ndarray) -> int:
+        """The env's action: the first component."""
+        return int(action[0])
+
+
+def make_multidiscrete_classic_env(env_id: str, render_mode: str | None = None) -> InertActionDimension:
+    """``gym.make(env_id)`` with ``MultiDiscrete([n, 3])`` actions, the second inert (the ``MultiDiscrete/<id>``
+    environments)."""
+    return InertActionDimension(gym.make(env_id, render_mode=render_mode))
+
+
 class ActionRepeat(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Repeat each action ``repeat`` times and sum the rewards, stopping early at the episode's end (Dreamer's
     action repeat, as :func:`~sb3_dreamer.envs.make_dmc_env` does for DeepMind Control): one policy step is
