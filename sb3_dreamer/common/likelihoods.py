@@ -31,9 +31,10 @@ class UnitNormal:
 
 
 class SquaredError:
-    """DreamerV3's reconstruction likelihood (Eq. 3 and the authors' ``MSEDist``/``SymlogDist``): ``log_prob`` is
-    minus the squared error summed over the event, between the network's output and the target, the target taken
-    to symlog space when ``symlog`` is set (vector observations); images are compared as they are.
+    """DreamerV3's reconstruction likelihood (the paper's prediction loss, the authors' ``MSEDist`` and
+    ``SymlogDist``): ``log_prob`` is minus the squared error summed over the event, between the network's output and
+    the target, the target taken to symlog space when ``symlog`` is set (vector observations); images are compared
+    as they are.
 
     :param prediction: the network's output (in symlog space when ``symlog``)
     :param event_dims: how many trailing dimensions form one event
@@ -56,7 +57,7 @@ class SquaredError:
 
 
 class TwoHot:
-    """Discrete regression of a scalar (DreamerV3, Sec. 2 "Symlog predictions", Eqs. 9-10): a softmax over ``K``
+    """Discrete regression of a scalar (DreamerV3, "Symlog predictions"): a softmax over ``K``
     bins whose locations are ``symexp(grid)``, for an even ``grid`` (255 points over [-20, 20]).
 
     As in the authors' code, the two-hot target and the expectation are taken in symlog space: ``log_prob(y)`` is the

@@ -29,7 +29,7 @@ def kl_loss(
       max(free, KL(q || sg(p)))``. The value is the KL's, but the prior gets the fraction ``alpha`` of its
       gradient and the posterior ``1 - alpha``: the prior learns to predict faster than the posterior
       learns to be predictable.
-    * DreamerV3 (Eqs. 5-6) is the balanced form with ``free_nats_per_step``: the dynamics loss
+    * DreamerV3 (world model learning) is the balanced form with ``free_nats_per_step``: the dynamics loss
       ``max(1, KL(sg(q) || p))`` and the representation loss ``max(1, KL(q || sg(p)))``, each clipped at every
       time step (the KL summed over the latent variables) before the mean, weighted 0.5 and 0.1. That is
       ``kl_scale = 0.6`` times ``balance = 0.5 / 0.6``.

@@ -108,7 +108,7 @@ class ChannelNorm(nn.Module):
 
 
 class Symlog(nn.Module):
-    """``symlog`` as a layer: DreamerV3's transform of vector inputs (Sec. 2)."""
+    """``symlog`` as a layer: DreamerV3's transform of vector inputs."""
 
     def forward(self, x: th.Tensor) -> th.Tensor:
         """``sign(x) ln(|x| + 1)`` elementwise."""
@@ -306,7 +306,7 @@ OBSERVATION_LOSSES = ("gaussian", "symlog_mse")
 
 class MultiDecoder(nn.Module):
     """One decoder per observation key. Its likelihood is a unit-variance Gaussian (``"gaussian"``, Dreamer V1 and
-    V2) or the summed squared error (``"symlog_mse"``, DreamerV3, Sec. 2): vectors predicted in symlog space,
+    V2) or the summed squared error (``"symlog_mse"``, DreamerV3): vectors predicted in symlog space,
     images as they are.
 
     :param observation_loss: ``"gaussian"`` or ``"symlog_mse"``
@@ -376,7 +376,7 @@ class ValueHead(nn.Module):
     """MLP from the model state's features to a distribution over one scalar: the mean of a unit-variance Gaussian
     (Dreamer V1, V2), or DreamerV3's two-hot softmax over ``bins`` bins at ``symexp([-20, ..., 20])``
     (:class:`~sb3_dreamer.common.likelihoods.TwoHot`) whose output layer starts at zero, so that every state is
-    predicted 0 at first (Sec. 2 and the authors' code).
+    predicted 0 at first (as in the paper and the authors' code).
 
     :param norm: None, or ``"layer"``/``"rms"`` after every hidden layer (DreamerV3)
     :param bins: None for the Gaussian, or the number of two-hot bins (255 in DreamerV3)

@@ -1,4 +1,4 @@
-"""Return normalisation of DreamerV3 (Hafner et al., 2023, https://arxiv.org/abs/2301.04104v1, Sec. 3, Eq. 11)."""
+"""Return normalisation of DreamerV3 (Hafner et al., 2023, https://arxiv.org/abs/2301.04104v1, actor learning)."""
 
 from __future__ import annotations
 

@@ -41,6 +41,8 @@ from sb3_dreamer.common.distributions import (
 )
 from sb3_dreamer.common.networks import (
     CNN_LAYOUTS,
+    NORMS,
+    OBSERVATION_LOSSES,
     ContinueModel,
     Critic,
     MultiDecoder,
@@ -49,7 +51,9 @@ from sb3_dreamer.common.networks import (
     is_image_key,
     mlp,
 )
+from sb3_dreamer.common.normalizers import PercentileReturnNormalizer
 from sb3_dreamer.common.rssm import RSSM, CategoricalLatent, GaussianLatent, Latent, LatentState
+from sb3_dreamer.common.transforms import unimix_logits
 
 #: network widths of Dreamer V1 (Appendix A and the reference code): 400 units, ELU
 DEFAULT_NET_ARCH: dict[str, list[int]] = {
@@ -75,7 +79,8 @@ class Actor(nn.Module):
     Bernoullis for MultiBinary (the factorised actor: log-probabilities and entropies sum over dimensions).
 
     As in Dreamer V1 (Sec. 3), the Gaussian mean is soft-clipped to [-5, 5] and the std before the tanh
-    starts near ``init_std`` (5 in the paper, so that early actions spread over the whole range).
+    starts near ``init_std`` (5 in the paper, so that early actions spread over the whole range). ``norm``
+    normalises its hidden layers and ``unimix`` mixes the uniform distribution into its categoricals (DreamerV3).
     """
 
     def __init__(
@@ -85,8 +90,11 @@ class Actor(nn.Module):
         hidden: list[int],
         activation: type[nn.Module],
         init_std: float = 5.0,
+        norm: str | None = None,
+        unimix: float = 0.0,
     ):
         super().__init__()
+        self.unimix = unimix
         #: whether the actions are one-hot or binary vectors (straight-through samples, exact entropies)
         self.discrete = not isinstance(action_space, spaces.Box)
         self.action_dim = action_dim(action_space)
@@ -97,7 +105,7 @@ class Actor(nn.Module):
         elif isinstance(action_space, spaces.MultiDiscrete):
             self.sizes = [int(n) for n in action_space.nvec.reshape(-1)]
         self.binary = isinstance(action_space, spaces.MultiBinary)
-        self.net = mlp(feature_size, hidden, self.action_dim * (1 if self.discrete else 2), activation)
+        self.net = mlp(feature_size, hidden, self.action_dim * (1 if self.discrete else 2), activation, norm)
         self.raw_init_std = inverse_softplus(init_std)
 
     def forward(self, features: th.Tensor) -> td.Distribution:
@@ -106,9 +114,11 @@ class Actor(nn.Module):
         if self.binary:
             return BernoulliStraightThrough(out)
         if len(self.sizes) == 1:
-            return one_hot_straight_through(out)
+            return one_hot_straight_through(unimix_logits(out, self.unimix))
         if self.sizes:
-            return MultiOneHotStraightThrough(out, self.sizes)
+            return MultiOneHotStraightThrough(
+                th.cat([unimix_logits(part, self.unimix) for part in out.split(self.sizes, -1)], -1), self.sizes
+            )
         mean, std = out.chunk(2, dim=-1)
         mean = 5.0 * th.tanh(mean / 5.0)
         std = nn.functional.softplus(std + self.raw_init_std) + 1e-4
@@ -168,7 +178,8 @@ class Behavior(NamedTuple):
 
 
 class WorldModel(nn.Module):
-    """Encoder, RSSM, decoder (one head per observation key), RewardModel and the optional ContinueModel."""
+    """Encoder, RSSM, decoder (one head per observation key), RewardModel and the optional ContinueModel; the
+    arguments are :class:`DreamerPolicy`'s."""
 
     def __init__(
         self,
@@ -184,16 +195,30 @@ class WorldModel(nn.Module):
         cnn_output_dim: int | None,
         continue_model: bool,
         cnn_layout: str = "padded",
+        norm: str | None = None,
+        symlog_inputs: bool = False,
+        observation_loss: str = "gaussian",
+        value_bins: int | None = None,
     ) -> None:
         super().__init__()
         self.encoder = MultiEncoder(
-            observation_space, image_keys, net_arch["encoder"], cnn_depth, cnn_output_dim, activation, cnn_layout
+            observation_space,
+            image_keys,
+            net_arch["encoder"],
+            cnn_depth,
+            cnn_output_dim,
+            activation,
+            cnn_layout,
+            norm,
+            symlog_inputs,
         )
-        self.rssm = RSSM(self.encoder.output_dim, action_dim, deterministic_size, latent, hidden_size, activation)
+        self.rssm = RSSM(self.encoder.output_dim, action_dim, deterministic_size, latent, hidden_size, activation, norm)
         features = self.rssm.feature_size
-        self.decoder = MultiDecoder(features, observation_space, self.encoder, image_keys, net_arch["decoder"], activation)
-        self.reward_model = RewardModel(features, net_arch["reward"], activation)
-        self.continue_model = ContinueModel(features, net_arch["continue"], activation) if continue_model else None
+        self.decoder = MultiDecoder(
+            features, observation_space, self.encoder, image_keys, net_arch["decoder"], activation, observation_loss, norm
+        )
+        self.reward_model = RewardModel(features, net_arch["reward"], activation, norm, value_bins)
+        self.continue_model = ContinueModel(features, net_arch["continue"], activation, norm) if continue_model else None
 
 
 class DreamerPolicy(BasePolicy):
@@ -221,10 +246,21 @@ class DreamerPolicy(BasePolicy):
     :param continue_model: learn a ContinueModel that predicts episode termination
     :param target_critic: keep a slow copy of the critic for the lambda-return targets
     :param actor_init_std: initial std of the actor's Gaussian before the tanh (Box actions)
+    :param norm: None (Dreamer V1, V2), or ``"layer"``/``"rms"``: LayerNorm or RMSNorm after every hidden layer of
+        every MLP, CNN and the GRU (DreamerV3)
+    :param symlog_inputs: feed vector observations through symlog into the encoder (DreamerV3)
+    :param observation_loss: ``"gaussian"`` (unit-variance Gaussian reconstruction, Dreamer V1, V2) or
+        ``"symlog_mse"`` (DreamerV3's squared error, of vectors in symlog space)
+    :param value_bins: None (unit-Gaussian reward and value heads) or the number of two-hot bins of DreamerV3's
+        reward model and critic (255), whose output layers start at zero
+    :param unimix: mix this much of the uniform distribution into the latent and actor categoricals (DreamerV3: 0.01)
+    :param return_normalization: divide the actor's returns and advantages by DreamerV3's percentile scale
+        (:class:`~sb3_dreamer.common.normalizers.PercentileReturnNormalizer`, one per critic)
     :param normalize_images: scale uint8 images to [0, 1] (then centred on 0); pass False for images
         that are already normalised (VecNormalize)
     :param optimizer_class: optimizer of the world model, actor and critic
     :param optimizer_kwargs: extra optimizer arguments
+    :param behavior_optimizer_kwargs: extra arguments of the actor and critic optimizers (None: ``optimizer_kwargs``)
     """
 
     #: how observations are routed to CNNs: "never" (MlpPolicy), "required" (CnnPolicy) or "auto" (MultiInputPolicy)
@@ -249,9 +285,16 @@ class DreamerPolicy(BasePolicy):
         continue_model: bool = True,
         target_critic: bool = False,
         actor_init_std: float = 5.0,
+        norm: str | None = None,
+        symlog_inputs: bool = False,
+        observation_loss: str = "gaussian",
+        value_bins: int | None = None,
+        unimix: float = 0.0,
+        return_normalization: bool = False,
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
+        behavior_optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
             observation_space,
@@ -278,6 +321,13 @@ class DreamerPolicy(BasePolicy):
         self.use_continue_model = continue_model
         self.use_target_critic = target_critic
         self.actor_init_std = actor_init_std
+        if norm is not None and norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS} or None, got {norm!r}.")
+        if observation_loss not in OBSERVATION_LOSSES:
+            raise ValueError(f"observation_loss must be one of {OBSERVATION_LOSSES}, got {observation_loss!r}.")
+        self.norm, self.symlog_inputs, self.observation_loss = norm, symlog_inputs, observation_loss
+        self.value_bins, self.unimix, self.return_normalization = value_bins, unimix, return_normalization
+        self.behavior_optimizer_kwargs = behavior_optimizer_kwargs
         arch = dict(self.default_net_arch)
         if isinstance(net_arch, dict):
             unknown = set(net_arch) - set(arch)
@@ -298,12 +348,18 @@ class DreamerPolicy(BasePolicy):
             arch,
             activation_fn,
             deterministic_size,
-            GaussianLatent(stochastic_size) if latent_classes is None else CategoricalLatent(stochastic_size, latent_classes),
+            GaussianLatent(stochastic_size)
+            if latent_classes is None
+            else CategoricalLatent(stochastic_size, latent_classes, unimix),
             hidden_size,
             cnn_depth,
             cnn_output_dim,
             continue_model,
             cnn_layout,
+            norm,
+            symlog_inputs,
+            observation_loss,
+            value_bins,
         )
         self.arch = arch
         self.initial_lr = lr_schedule(1)
@@ -312,21 +368,33 @@ class DreamerPolicy(BasePolicy):
         #: the behaviour whose actor acts in ``forward``/``predict``; see :meth:`acting_as`
         self.acting = "task"
 
-    def make_optimizer(self, module: nn.Module) -> th.optim.Optimizer:
-        """An optimizer of ``optimizer_class`` for the module's parameters (the algorithm sets its learning rate)."""
-        return self.optimizer_class(module.parameters(), lr=self.initial_lr, **self.optimizer_kwargs)
+    def make_optimizer(self, module: nn.Module, optimizer_kwargs: dict[str, Any] | None = None) -> th.optim.Optimizer:
+        """An optimizer of ``optimizer_class`` for the module's parameters (the algorithm sets its learning rate),
+        with ``optimizer_kwargs`` (default: the policy's)."""
+        kwargs = self.optimizer_kwargs if optimizer_kwargs is None else optimizer_kwargs
+        return self.optimizer_class(module.parameters(), lr=self.initial_lr, **kwargs)
 
     def make_behavior(self) -> Behavior:
         """A fresh actor, critic (and slow target critic) and their optimizers, sized for the model state."""
         features = self.world_model.rssm.feature_size
-        actor = Actor(features, self.action_space, self.arch["actor"], self.activation_fn, self.actor_init_std)
-        critic = Critic(features, self.arch["critic"], self.activation_fn)
+        actor = Actor(
+            features, self.action_space, self.arch["actor"], self.activation_fn, self.actor_init_std, self.norm, self.unimix
+        )
+
+        def make_critic() -> Critic:
+            normalizer = PercentileReturnNormalizer() if self.return_normalization else None
+            return Critic(
+                features, self.arch["critic"], self.activation_fn, self.norm, self.value_bins, return_normalizer=normalizer
+            )
+
+        critic = make_critic()
         critic_target = None
         if self.use_target_critic:
-            critic_target = Critic(features, self.arch["critic"], self.activation_fn)
+            critic_target = make_critic()
             critic_target.load_state_dict(critic.state_dict())
             critic_target.requires_grad_(False)
-        return Behavior(actor, critic, critic_target, self.make_optimizer(actor), self.make_optimizer(critic))
+        kwargs = self.behavior_optimizer_kwargs
+        return Behavior(actor, critic, critic_target, self.make_optimizer(actor, kwargs), self.make_optimizer(critic, kwargs))
 
     def behaviors(self) -> dict[str, Behavior]:
         """The behaviours trained in imagination, by name; ``"task"`` maximises the predicted reward."""
@@ -384,8 +452,15 @@ class DreamerPolicy(BasePolicy):
             continue_model=self.use_continue_model,
             target_critic=self.use_target_critic,
             actor_init_std=self.actor_init_std,
+            norm=self.norm,
+            symlog_inputs=self.symlog_inputs,
+            observation_loss=self.observation_loss,
+            value_bins=self.value_bins,
+            unimix=self.unimix,
+            return_normalization=self.return_normalization,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
+            behavior_optimizer_kwargs=self.behavior_optimizer_kwargs,
         )
         return data
 

@@ -20,7 +20,8 @@ from torch import distributions as td
 from torch import nn
 
 from sb3_dreamer.common.distributions import one_hot_mode, one_hot_straight_through
-from sb3_dreamer.common.networks import mlp
+from sb3_dreamer.common.networks import NormGRUCell, mlp
+from sb3_dreamer.common.transforms import unimix_logits
 
 
 class LatentState(NamedTuple):
@@ -65,18 +66,21 @@ class GaussianLatent(nn.Module):
 
 class CategoricalLatent(nn.Module):
     """DreamerV2's stochastic state (Sec. 2.1, Fig. 2): ``variables`` one-hot categoricals of ``classes``
-    classes each, flattened to one vector; samples pass straight-through gradients (Algorithm 1)."""
+    classes each, flattened to one vector; samples pass straight-through gradients (Algorithm 1).
 
-    def __init__(self, variables: int = 32, classes: int = 32) -> None:
+    :param unimix: DreamerV3's uniform mix (0.01): each categorical is ``(1 - unimix) softmax + unimix / K``,
+        for the prior and the posterior alike, so that no class has a probability below ``unimix / K``
+    """
+
+    def __init__(self, variables: int = 32, classes: int = 32, unimix: float = 0.0) -> None:
         super().__init__()
-        self.variables, self.classes = variables, classes
+        self.variables, self.classes, self.unimix = variables, classes, unimix
         self.size = self.param_size = variables * classes
 
     def dist(self, params: th.Tensor) -> td.Independent:
         """Independent one-hot categoricals over ``z_t`` given the flat logits (last dimension ``variables * classes``)."""
-        return td.Independent(
-            one_hot_straight_through(params.unflatten(-1, (self.variables, self.classes))), 1, validate_args=False
-        )
+        logits = unimix_logits(params.unflatten(-1, (self.variables, self.classes)), self.unimix)
+        return td.Independent(one_hot_straight_through(logits), 1, validate_args=False)
 
     def sample(self, params: th.Tensor, deterministic: bool = False) -> th.Tensor:
         """A straight-through one-hot sample of ``z_t`` (each variable's most likely class when ``deterministic``),
@@ -91,12 +95,21 @@ Latent = GaussianLatent | CategoricalLatent
 
 
 class RecurrentModel(nn.Module):
-    """``h_t = GRU(h_{t-1}, MLP([z_{t-1}, a_{t-1}]))``."""
+    """``h_t = GRU(h_{t-1}, MLP([z_{t-1}, a_{t-1}]))``; with ``norm``, DreamerV3's normalised GRU
+    (:class:`~sb3_dreamer.common.networks.NormGRUCell`) and input layer."""
 
-    def __init__(self, stoch_size: int, action_dim: int, deter_size: int, hidden_size: int, activation: type[nn.Module]):
+    def __init__(
+        self,
+        stoch_size: int,
+        action_dim: int,
+        deter_size: int,
+        hidden_size: int,
+        activation: type[nn.Module],
+        norm: str | None = None,
+    ):
         super().__init__()
-        self.input = mlp(stoch_size + action_dim, [hidden_size], None, activation)
-        self.gru = nn.GRUCell(hidden_size, deter_size)
+        self.input = mlp(stoch_size + action_dim, [hidden_size], None, activation, norm)
+        self.gru = nn.GRUCell(hidden_size, deter_size) if norm is None else NormGRUCell(hidden_size, deter_size, norm)
 
     def forward(self, deter: th.Tensor, stoch: th.Tensor, action: th.Tensor) -> th.Tensor:
         """The next deterministic state ``h_t`` from ``h_{t-1}``, ``z_{t-1}`` and ``a_{t-1}``. The GRU cell runs
@@ -110,9 +123,11 @@ class RecurrentModel(nn.Module):
 class TransitionModel(nn.Module):
     """Prior ``p(z_t | h_t)``: parameters of the latent distribution from the deterministic state."""
 
-    def __init__(self, deter_size: int, hidden_size: int, param_size: int, activation: type[nn.Module]):
+    def __init__(
+        self, deter_size: int, hidden_size: int, param_size: int, activation: type[nn.Module], norm: str | None = None
+    ):
         super().__init__()
-        self.net = mlp(deter_size, [hidden_size], param_size, activation)
+        self.net = mlp(deter_size, [hidden_size], param_size, activation, norm)
 
     def forward(self, deter: th.Tensor) -> th.Tensor:
         """Parameters of the prior over ``z_t`` given ``h_t`` (float32, also under bf16 autocast)."""
@@ -122,9 +137,17 @@ class TransitionModel(nn.Module):
 class RepresentationModel(nn.Module):
     """Posterior ``q(z_t | h_t, e_t)``: parameters of the latent distribution given the observation embedding."""
 
-    def __init__(self, deter_size: int, embed_size: int, hidden_size: int, param_size: int, activation: type[nn.Module]):
+    def __init__(
+        self,
+        deter_size: int,
+        embed_size: int,
+        hidden_size: int,
+        param_size: int,
+        activation: type[nn.Module],
+        norm: str | None = None,
+    ):
         super().__init__()
-        self.net = mlp(deter_size + embed_size, [hidden_size], param_size, activation)
+        self.net = mlp(deter_size + embed_size, [hidden_size], param_size, activation, norm)
 
     def forward(self, deter: th.Tensor, embed: th.Tensor) -> th.Tensor:
         """Parameters of the posterior over ``z_t`` given ``h_t`` and the embedding ``e_t`` of ``o_t``."""
@@ -132,7 +155,10 @@ class RepresentationModel(nn.Module):
 
 
 class RSSM(nn.Module):
-    """The recurrent state-space model: filtering on real sequences and imagination from the prior."""
+    """The recurrent state-space model: filtering on real sequences and imagination from the prior.
+
+    :param norm: None, or ``"layer"``/``"rms"`` in the GRU and every hidden layer (DreamerV3)
+    """
 
     def __init__(
         self,
@@ -142,14 +168,17 @@ class RSSM(nn.Module):
         latent: Latent,
         hidden_size: int,
         activation: type[nn.Module],
+        norm: str | None = None,
     ) -> None:
         super().__init__()
         self.deter_size = deter_size
         self.action_dim = action_dim
         self.latent = latent
-        self.recurrent_model = RecurrentModel(latent.size, action_dim, deter_size, hidden_size, activation)
-        self.transition_model = TransitionModel(deter_size, hidden_size, latent.param_size, activation)
-        self.representation_model = RepresentationModel(deter_size, embed_size, hidden_size, latent.param_size, activation)
+        self.recurrent_model = RecurrentModel(latent.size, action_dim, deter_size, hidden_size, activation, norm)
+        self.transition_model = TransitionModel(deter_size, hidden_size, latent.param_size, activation, norm)
+        self.representation_model = RepresentationModel(
+            deter_size, embed_size, hidden_size, latent.param_size, activation, norm
+        )
 
     @property
     def feature_size(self) -> int:
