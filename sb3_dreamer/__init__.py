@@ -16,21 +16,26 @@ from sb3_dreamer.common.checks import (
 )
 from sb3_dreamer.dreamer import Dreamer
 from sb3_dreamer.dreamer_v2 import DreamerV2
+from sb3_dreamer.dreamer_v3 import DreamerV3
 from sb3_dreamer.envs import register_envs
 from sb3_dreamer.plan2explore import Plan2Explore
-from sb3_dreamer.presets import SMALL_VECTOR, TINY
+from sb3_dreamer.presets import DREAMERV3_DMC, DREAMERV3_MINATAR, DREAMERV3_SMALL_VECTOR, SMALL_VECTOR, TINY
 
 register_envs()
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DREAMERV3_DMC",
+    "DREAMERV3_MINATAR",
+    "DREAMERV3_SMALL_VECTOR",
     "SMALL_VECTOR",
     "TINY",
     "CheckpointError",
     "Dreamer",
     "DreamerError",
     "DreamerV2",
+    "DreamerV3",
     "NonFiniteLossError",
     "ObservationError",
     "Plan2Explore",

@@ -4,11 +4,11 @@ import pytest
 import torch as th
 from gymnasium import spaces
 
-from sb3_dreamer import TINY, Dreamer, DreamerV2, Plan2Explore
+from sb3_dreamer import TINY, Dreamer, DreamerV2, DreamerV3, Plan2Explore
 from tests.sb3_upstream import load
 
 
-@pytest.fixture(params=[Dreamer, DreamerV2, Plan2Explore], ids=lambda algo: algo.__name__)
+@pytest.fixture(params=[Dreamer, DreamerV2, DreamerV3, Plan2Explore], ids=lambda algo: algo.__name__)
 def algo(request):
     return request.param
 
