@@ -89,6 +89,11 @@ def _group(algo: str, name: str) -> dict:
         ("dreamerv2", "_dmc_proprio", presets.DREAMERV2_DMC),
         ("dreamerv2", "_minatar", presets.DREAMERV2_MINATAR),
         ("plan2explore", "_vector", {**presets.SMALL_VECTOR, "exploration_steps": 10_000}),
+        ("dreamerv3", "_vector", presets.DREAMERV3_SMALL_VECTOR),
+        ("dreamerv3", "_dmc_pixels", presets.DREAMERV3_DMC),
+        ("dreamerv3", "_dmc_proprio", presets.DREAMERV3_DMC),
+        ("dreamerv3", "_dmc_both", presets.DREAMERV3_DMC),
+        ("dreamerv3", "_minatar", presets.DREAMERV3_MINATAR),
     ],
 )
 def test_hyperparams_match_presets(algo, group, preset):
@@ -105,3 +110,17 @@ def test_hyperparams_cover_our_envs(algo):
         pixels = "-pixels-" in env_id or env_id.startswith("MinAtar/")
         expected = "CnnPolicy" if pixels else "MultiInputPolicy" if "-both-" in env_id else "MlpPolicy"
         assert entries[env_id]["policy"] == expected, env_id
+
+
+def test_dreamerv3_sampler_changes_only_size_and_train_ratio():
+    import optuna
+
+    from sb3_dreamer import DreamerV3
+    from sb3_dreamer.zoo import SAMPLERS, sample_dreamerv3_params
+
+    trial = optuna.trial.FixedTrial({"size": "XXS", "train_ratio": 64})
+    params = sample_dreamerv3_params(trial, n_actions=1, n_envs=1, additional_args={})
+    assert params == {"size": "XXS", "train_ratio": 64}
+    assert SAMPLERS["dreamerv3"][1](params) == params
+    model = DreamerV3("MlpPolicy", "Pendulum-v1", **params)
+    assert model.train_ratio == 64 and model.policy.deterministic_size == 128

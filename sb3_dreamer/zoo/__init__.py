@@ -20,10 +20,10 @@ except ImportError as error:  # the optional extra
         "The RL Zoo integration needs rl_zoo3: pip install 'sb3-dreamer[zoo]' (or pip install rl_zoo3)."
     ) from error
 
-from sb3_dreamer import Dreamer, DreamerV2, Plan2Explore, register_envs
+from sb3_dreamer import Dreamer, DreamerV2, DreamerV3, Plan2Explore, register_envs
 
 #: Zoo names of our algorithms (``--algo``)
-ALGOS = {"dreamer": Dreamer, "dreamerv2": DreamerV2, "plan2explore": Plan2Explore}
+ALGOS = {"dreamer": Dreamer, "dreamerv2": DreamerV2, "dreamerv3": DreamerV3, "plan2explore": Plan2Explore}
 
 
 def hyperparams_file(algo: str) -> Path:
@@ -58,14 +58,36 @@ def convert_dreamer_params(sampled: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def sample_dreamerv3_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """Optuna sampler of DreamerV3 (``-optimize``): only what the paper changes between domains, the model size (up
+    to S) and the train ratio; every other hyperparameter stays the paper's."""
+    return {
+        "size": trial.suggest_categorical("size", ["XXS", "XS", "S"]),
+        "train_ratio": trial.suggest_categorical("train_ratio", [32, 64, 128, 256, 512, 1024]),
+    }
+
+
+def convert_dreamerv3_params(sampled: dict[str, Any]) -> dict[str, Any]:
+    """A DreamerV3 trial's sampled values are its keyword arguments as they are."""
+    return dict(sampled)
+
+
+#: the Optuna sampler and converter of each algorithm
+SAMPLERS = {
+    "dreamer": (sample_dreamer_params, convert_dreamer_params),
+    "dreamerv2": (sample_dreamer_params, convert_dreamer_params),
+    "dreamerv3": (sample_dreamerv3_params, convert_dreamerv3_params),
+    "plan2explore": (sample_dreamer_params, convert_dreamer_params),
+}
+
+
 def register() -> None:
     """Add our algorithms to the Zoo's ``ALGOS``, its samplers and converters, and our env ids to gymnasium
     (idempotent)."""
     register_envs()
     for name, algo in ALGOS.items():
         utils.ALGOS[name] = algo
-        hyperparams_opt.HYPERPARAMS_SAMPLER[name] = sample_dreamer_params
-        hyperparams_opt.HYPERPARAMS_CONVERTER[name] = convert_dreamer_params
+        hyperparams_opt.HYPERPARAMS_SAMPLER[name], hyperparams_opt.HYPERPARAMS_CONVERTER[name] = SAMPLERS[name]
 
 
 register()
