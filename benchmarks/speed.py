@@ -2,6 +2,7 @@
 
 OMP_NUM_THREADS=1 python benchmarks/speed.py                    # everything: ours and sheeprl, proprio and pixels
 OMP_NUM_THREADS=1 python benchmarks/speed.py --only ours        # our figures only (no sheeprl environment needed)
+OMP_NUM_THREADS=1 python benchmarks/speed.py --quick            # the whole pipeline at tiny sizes, no sheeprl
 python benchmarks/speed.py --worker ours --obs proprio --sizes sheeprl --updates 3 --prefill 2000   # one measurement
 
 Each measurement runs in a process of its own, so that its peak resident memory is its own:
@@ -20,7 +21,23 @@ collection loop, acting with the recurrent policy, storing every step) against r
 replay and the timed updates (100k proprioceptive steps by default: the memory of a 100k-step run, without its
 hours of training); replay bytes per stored step. ``OMP_NUM_THREADS=1`` is exported to every process before it
 starts (sheeprl's own thread setting comes after torch is imported and has no effect).
-The last lines are the ratios of the issue's targets.
+The ratios of the issue's targets follow the tables.
+
+The machine: the CPU's model name, torch's CPU capability (``torch.backends.cpu.get_cpu_capability()``), whether
+bf16 is native, the torch version and thread count are printed first, with the machine's float32 and bf16 rates
+(GFLOP/s, best of several timings at the benchmark's thread count) of a 2500 x 400 x 400 matmul (an imagined batch
+through a 400-unit layer), by ``torch.mm`` (what ``nn.Linear`` runs: MKL for float32 on a CPU) and by oneDNN's
+linear (the floor takes the faster), and of a pixel-encoder convolution. Each measurement counts the FLOPs of one update
+(world model and behaviour, forward and backward, with ``torch.utils.flop_counter.FlopCounterMode`` around the
+untimed warm-up update); its floor is those FLOPs at the measured rates (matmul FLOPs at the matmul rate,
+convolution FLOPs at the convolution rate; bf16 rates for bf16-mixed runs), and each update time is reported as a
+multiple of it ("x floor"). sheeprl's model has our parameter counts at these sizes, so its update is put against
+the floor of our FLOP count. The last lines are one block, "Summary": the machine, the rates, update times against
+the floor and against sheeprl (float32 both, and bf16-mixed both where bf16 is native: sheeprl then runs again
+with ``fabric.precision=bf16-mixed``), collection with 1 and 8 envs, and peak memory.
+
+``--quick`` runs the same pipeline at tiny sizes (:data:`TINY_SIZES`), with few steps and without sheeprl, in
+well under a minute: a check that every figure is produced, not a measurement.
 """
 
 from __future__ import annotations
@@ -60,6 +77,190 @@ SHEEPRL_SIZES = dict(
 )
 
 
+#: tiny sizes for ``--quick``: the pipeline, not a measurement
+TINY_SIZES = dict(
+    batch_size=4,
+    sequence_length=8,
+    imagination_horizon=3,
+    policy_kwargs=dict(
+        deterministic_size=16,
+        stochastic_size=4,
+        hidden_size=16,
+        cnn_depth=4,
+        continue_model=False,
+        cnn_layout="valid",
+        net_arch=dict(encoder=[16] * 2, decoder=[16] * 2, reward=[16], actor=[16] * 2, critic=[16] * 2),
+    ),
+)
+
+#: the matmul whose rate is the floor's: an imagined batch of 2,500 states through a 400-unit layer (m, k, n)
+MATMUL_SHAPE = (2500, 400, 400)
+#: the convolution whose rate is the floor of convolution FLOPs: the pixel encoder's second layer at sheeprl's
+#: sizes (32 -> 64 channels, 31 x 31 -> 14 x 14, kernel 4, stride 2), 100 frames, channels-last
+CONV_SHAPE = dict(batch=100, in_channels=32, size=31, out_channels=64, kernel=4, stride=2)
+
+
+def cpu_info() -> dict:
+    """The CPU's model name, torch's CPU capability, whether bf16 is native, torch's version and thread count."""
+    import platform
+
+    import torch as th
+
+    from sb3_dreamer.common.precision import cpu_has_native_bf16
+
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu_model": model or platform.processor() or "unknown",
+        "cpu_capability": th.backends.cpu.get_cpu_capability(),
+        "native_bf16": cpu_has_native_bf16(),
+        "torch": th.__version__,
+        "threads": th.get_num_threads(),
+        "logical_cpus": os.cpu_count(),
+    }
+
+
+def describe_machine(info: dict) -> str:
+    return (
+        f"machine: {info['cpu_model']}, CPU capability {info['cpu_capability']}, "
+        f"native bf16: {'yes' if info['native_bf16'] else 'no (emulated)'}; torch {info['torch']}, "
+        f"{info['threads']} torch thread(s), {info['logical_cpus']} logical CPUs"
+    )
+
+
+def _best_seconds(fn, budget_s: float, repeats: int, device: str) -> float:
+    """Best wall time of ``fn()`` over up to ``repeats`` timings (after one untimed call), stopping once
+    ``budget_s`` is spent (at least one timing)."""
+    import torch as th
+
+    def sync():
+        if device.startswith("cuda"):
+            th.cuda.synchronize()
+
+    fn()
+    sync()
+    best, spent = float("inf"), 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        elapsed = time.perf_counter() - start
+        best, spent = min(best, elapsed), spent + elapsed
+        if spent > budget_s:
+            break
+    return best
+
+
+def matmul_gflops(
+    dtype, shape=MATMUL_SHAPE, budget_s: float = 1.0, repeats: int = 20, device: str = "cpu", backend: str = "mm"
+) -> float | None:
+    """GFLOP/s of an ``(m, k) @ (k, n)`` matmul in ``dtype`` (2 m k n FLOPs), best of up to ``repeats`` timings at
+    the current torch thread count. ``backend``: ``"mm"`` is ``torch.mm``, what ``nn.Linear`` runs (MKL for
+    float32 on a CPU, oneDNN for bf16); ``"onednn"`` is oneDNN's linear (``torch.ops.mkldnn._linear_pointwise``),
+    None where it is unavailable."""
+    import torch as th
+
+    m, k, n = shape
+    a = th.randn(m, k, device=device).to(dtype)
+    if backend == "mm":
+        b, out = th.randn(k, n, device=device).to(dtype), th.empty(m, n, device=device, dtype=dtype)
+        seconds = _best_seconds(lambda: th.mm(a, b, out=out), budget_s, repeats, device)
+    else:
+        weight = th.randn(n, k, device=device).to(dtype)
+        try:
+            with th.no_grad():
+                linear = th.ops.mkldnn._linear_pointwise
+                seconds = _best_seconds(lambda: linear(a, weight, None, "none", [], ""), budget_s, repeats, device)
+        except (AttributeError, RuntimeError, NotImplementedError):
+            return None
+    return 2 * m * k * n / seconds / 1e9
+
+
+def conv_gflops(dtype, shape=None, budget_s: float = 1.0, repeats: int = 20, device: str = "cpu") -> float:
+    """GFLOP/s of a forward convolution (:data:`CONV_SHAPE`, channels-last as our CNNs run) in ``dtype``."""
+    import torch as th
+
+    c = dict(CONV_SHAPE, **(shape or {}))
+    x = th.randn(c["batch"], c["in_channels"], c["size"], c["size"], device=device).to(dtype)
+    x = x.contiguous(memory_format=th.channels_last)
+    weight = th.randn(c["out_channels"], c["in_channels"], c["kernel"], c["kernel"], device=device).to(dtype)
+    weight = weight.contiguous(memory_format=th.channels_last)
+    out_size = (c["size"] - c["kernel"]) // c["stride"] + 1
+    flops = 2 * c["batch"] * c["out_channels"] * out_size**2 * c["in_channels"] * c["kernel"] ** 2
+    with th.no_grad():
+        seconds = _best_seconds(lambda: th.conv2d(x, weight, stride=c["stride"]), budget_s, repeats, device)
+    return flops / seconds / 1e9
+
+
+def machine_rates(budget_s: float = 1.0, device: str = "cpu") -> dict:
+    """float32 and bf16 GFLOP/s of the matmul (``torch.mm`` and, on a CPU, oneDNN's linear) and the convolution, at
+    the current thread count. ``"matmul"`` holds the faster of the two matmul rates of each dtype: the floor's."""
+    import torch as th
+
+    dtypes = {"32": th.float32, "bf16": th.bfloat16}
+    backends = ("mm", "onednn") if device == "cpu" else ("mm",)
+    by_backend = {
+        backend: {p: matmul_gflops(d, budget_s=budget_s, device=device, backend=backend) for p, d in dtypes.items()}
+        for backend in backends
+    }
+    return {
+        "matmul": {p: max(r[p] for r in by_backend.values() if r[p]) for p in dtypes},
+        "matmul_by_backend": by_backend,
+        "conv": {p: conv_gflops(d, budget_s=budget_s, device=device) for p, d in dtypes.items()},
+    }
+
+
+def describe_rates(rates: dict) -> list[str]:
+    m, k, n = MATMUL_SHAPE
+    c = CONV_SHAPE
+
+    def gflops(value: float | None) -> str:
+        return "unavailable" if value is None else f"{value:.1f} GFLOP/s"
+
+    names = {"mm": "torch.mm", "onednn": "oneDNN linear"}
+    lines = []
+    for precision, dtype in (("32", "float32"), ("bf16", "bf16")):
+        cells = [f"{gflops(r[precision])} ({names[b]})" for b, r in rates["matmul_by_backend"].items()]
+        lines.append(f"matmul rate, {m}x{k} @ {k}x{n}, {dtype}: " + ", ".join(cells))
+    matmul, conv = rates["matmul"], rates["conv"]
+    lines.append(
+        f"conv rate, {c['batch']}x{c['in_channels']}x{c['size']}x{c['size']} -> {c['out_channels']} channels, "
+        f"kernel {c['kernel']}, stride {c['stride']}, channels-last: float32 {gflops(conv['32'])}, "
+        f"bf16 {gflops(conv['bf16'])} (bf16 / float32 {conv['bf16'] / conv['32']:.2f})"
+    )
+    lines.append(
+        f"floor rates (best of up to 20 timings each, the faster matmul): matmul float32 {gflops(matmul['32'])}, "
+        f"bf16 {gflops(matmul['bf16'])} (bf16 / float32 {matmul['bf16'] / matmul['32']:.2f}); "
+        f"conv float32 {gflops(conv['32'])}, bf16 {gflops(conv['bf16'])}"
+    )
+    return lines
+
+
+def update_flops(model) -> dict:
+    """FLOPs of one gradient update of ``model`` (world model and behaviour, forward and backward, as
+    ``torch.utils.flop_counter.FlopCounterMode`` counts them), by operator and in total. Runs the update."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        model.train(gradient_steps=1, batch_size=model.batch_size)
+    by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
+    return {"total": int(counter.get_total_flops()), "by_op": by_op}
+
+
+def floor_seconds(flops: dict, rates: dict, precision: str) -> float:
+    """The floor of an update: its convolution FLOPs at the convolution rate, the rest at the matmul rate, in
+    ``precision`` (``"32"``, or bf16 rates for ``"bf16-mixed"``)."""
+    key = "bf16" if precision.startswith("bf16") else "32"
+    conv = sum(n for op, n in flops["by_op"].items() if "conv" in op)
+    return conv / (rates["conv"][key] * 1e9) + (flops["total"] - conv) / (rates["matmul"][key] * 1e9)
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -95,7 +296,7 @@ def measure_ours(args: argparse.Namespace) -> dict:
 
     th.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     env_id = f"DMC/walker-walk-{args.obs}-v0"
-    kwargs = dict(SHEEPRL_SIZES) if args.sizes == "sheeprl" else {}
+    kwargs = {"sheeprl": dict(SHEEPRL_SIZES), "tiny": dict(TINY_SIZES), "defaults": {}}[args.sizes]
     policy = "CnnPolicy" if args.obs == "pixels" else "MlpPolicy"
     options = dict(
         precision=args.precision,
@@ -142,8 +343,8 @@ def measure_ours(args: argparse.Namespace) -> dict:
     stamps: list[tuple[str, float]] = []
     apply_gradients = model._apply_gradients
 
-    def stamped_apply_gradients(optimizer, parameters):
-        apply_gradients(optimizer, parameters)
+    def stamped_apply_gradients(optimizer, parameters, *rest):
+        apply_gradients(optimizer, parameters, *rest)
         if args.device != "cpu":
             th.cuda.synchronize()
         stamps.append((optimizers[id(optimizer)], time.perf_counter()))
@@ -159,7 +360,7 @@ def measure_ours(args: argparse.Namespace) -> dict:
         return batch
 
     model.replay_buffer.sample = timed_sample
-    model.train(gradient_steps=1, batch_size=model.batch_size)  # warm-up
+    flops = update_flops(model)  # the warm-up update, its FLOPs counted
     split = dict.fromkeys(optimizers.values(), 0.0)
     totals = []
     for _ in range(args.updates):
@@ -175,7 +376,7 @@ def measure_ours(args: argparse.Namespace) -> dict:
     buffer = model.replay_buffer
     rss_end = peak_rss_mb()  # before the batched-collection model below
     batched = build(args.collect_envs)
-    rate(batched, 100 * args.collect_envs)  # a few episodes' worth of random steps first
+    rate(batched, args.batched_warmup * args.collect_envs)  # a few episodes' worth of random steps first
     batched_random_rate, batched_policy_rate = collection_rates(batched, args.collect_steps)
     return {
         "library": "sb3_dreamer",
@@ -187,6 +388,8 @@ def measure_ours(args: argparse.Namespace) -> dict:
         "obs": args.obs,
         "device": args.device,
         "params": params,
+        "threads": th.get_num_threads(),
+        "update_flops": flops,
         "seconds_per_update": float(np.mean(totals)),
         "seconds_per_update_split": split,
         "seconds_per_batch_sample": float(np.mean(sample_times[1:])),
@@ -234,47 +437,74 @@ def run_json(command: list[str], save: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", choices=["ours"], help="measure one configuration in this process")
-    parser.add_argument("--obs", choices=["proprio", "pixels"], default="proprio")
-    parser.add_argument("--sizes", choices=["sheeprl", "defaults"], default="sheeprl")
+    parser.add_argument("--obs", choices=["proprio", "pixels"], default=None, help="default: proprio (worker), both")
+    parser.add_argument("--sizes", choices=["sheeprl", "defaults", "tiny"], default="sheeprl")
     parser.add_argument("--algo", choices=["dreamer", "dreamerv2", "plan2explore"], default="dreamer", help="ours (worker)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=["32", "bf16-mixed"], default="32", help="ours (worker)")
     parser.add_argument("--activation-checkpointing", action="store_true", help="ours (worker)")
     parser.add_argument("--imagination-chunks", type=int, default=1, help="ours (worker)")
     parser.add_argument("--collect-envs", type=int, default=8, help="envs of the batched-collection measurement")
+    parser.add_argument("--batched-warmup", type=int, default=100, help="random steps per env before timing them")
     parser.add_argument("--updates", type=int, default=None, help="timed updates (default: 5 proprio, 3 pixels)")
-    parser.add_argument("--prefill", type=int, default=None, help="random steps first (default: 100k proprio, 1000 pixels)")
+    parser.add_argument("--prefill", type=int, default=None, help="random steps first (default: 100k proprio, 500 pixels)")
     parser.add_argument("--collect-steps", type=int, default=None, help="timed steps (default: 2000 proprio, 200 pixels)")
     parser.add_argument("--only", choices=["ours", "sheeprl"], default=None)
+    parser.add_argument("--quick", action="store_true", help="the whole pipeline at tiny sizes, few steps, no sheeprl")
     parser.add_argument("--save", type=Path, default=Path("speed_results.jsonl"), help="each measurement's JSON line")
     parser.add_argument("--sheeprl-venv", type=Path, default=Path.home() / ".cache" / "sb3_dreamer" / "sheeprl-venv")
     args = parser.parse_args()
     if args.worker:
+        args.obs = args.obs or "proprio"
         print(json.dumps(measure_ours(args)))
         return
 
+    import torch as th
+
+    from sb3_dreamer.common.precision import has_native_bf16
+
+    info = cpu_info()
+    print(describe_machine(info), flush=True)
+    rates = machine_rates(budget_s=0.1 if args.quick else 0.5, device=args.device)
+    print("\n".join(describe_rates(rates)), flush=True)
+    variants = QUICK_VARIANTS if args.quick else OUR_VARIANTS
+    run_sheeprl = args.only != "ours" and not args.quick
+    sheeprl_bf16 = has_native_bf16(th.device(args.device))
+
     results: dict[tuple[str, str], dict] = {}
-    for obs in ("proprio", "pixels"):
+    for obs in [args.obs] if args.obs else ["proprio", "pixels"]:
         pixels = obs == "pixels"
-        updates = str(args.updates or (3 if pixels else 5))
-        prefill = str(args.prefill or (500 if pixels else 100_000))
-        collect = str(args.collect_steps or (200 if pixels else 2000))
+        collect_envs = args.collect_envs
+        if args.quick:  # and for pixels only float32 with 2 batched envs (each pixel env takes a second to make)
+            collect_envs = min(collect_envs, 2) if pixels else collect_envs
+            updates, prefill, collect = str(args.updates or 1), str(args.prefill or 40), str(args.collect_steps or 8)
+        else:
+            updates = str(args.updates or (3 if pixels else 5))
+            prefill = str(args.prefill or (500 if pixels else 100_000))
+            collect = str(args.collect_steps or (200 if pixels else 2000))
         common = ["--obs", obs, "--updates", updates, "--prefill", prefill, "--collect-steps", collect]
+        ours_common = [*common, "--collect-envs", str(collect_envs)]
+        ours_common += ["--batched-warmup", str(2 if args.quick else args.batched_warmup)]
         if args.only != "sheeprl":
-            for label, options in OUR_VARIANTS.items():
-                command = [sys.executable, __file__, "--worker", "ours", "--device", args.device, *options, *common]
+            for label, options in variants.items():
+                if args.quick and pixels and label != "fp32":
+                    continue
+                command = [sys.executable, __file__, "--worker", "ours", "--device", args.device, *options, *ours_common]
                 results[f"ours, {label}", obs] = run_json(command, args.save)
-            if not pixels:  # the other algorithms' updates (their memory is not comparable: a short prefill)
+            if not pixels and not args.quick:  # the other algorithms' updates (their memory is not comparable)
                 for algo in ("dreamerv2", "plan2explore"):
                     command = [sys.executable, __file__, "--worker", "ours", "--device", args.device, "--algo", algo,
                                "--sizes", "sheeprl", *common[:-4], "--prefill", "5000", "--collect-steps", "200"]  # fmt: skip
                     results[f"ours {algo}, fp32", obs] = run_json(command, args.save)
-        if args.only != "ours":
+        if run_sheeprl:
             python = ensure_sheeprl(args.sheeprl_venv)
             gpu = ["fabric.accelerator=gpu"] if args.device.startswith("cuda") else []  # Hydra overrides, last
             command = [str(python), str(HERE / "sheeprl_dreamer_v1.py"), *common, *gpu]
-            results["sheeprl DreamerV1", obs] = run_json(command, args.save)
-    report(results)
+            results[SHEEPRL["32"], obs] = run_json(command, args.save)
+            if sheeprl_bf16:  # sheeprl's bf16: Fabric's autocast
+                results[SHEEPRL["bf16-mixed"], obs] = run_json([*command, "fabric.precision=bf16-mixed"], args.save)
+    report(results, variants)
+    print("\n".join(summary(results, variants, info, rates, quick=args.quick)))
 
 
 #: our configurations, measured in turn: at sheeprl's sizes in float32, with bf16 autocast, with bf16 autocast
@@ -286,17 +516,31 @@ OUR_VARIANTS = {
     "bf16-mixed + checkpointing": ["--sizes", "sheeprl", "--precision", "bf16-mixed", "--activation-checkpointing"],
     "our default sizes, fp32": ["--sizes", "defaults"],
 }
+#: ``--quick``: float32 and bf16 autocast at tiny sizes
+QUICK_VARIANTS = {
+    "fp32": ["--sizes", "tiny"],
+    "bf16-mixed": ["--sizes", "tiny", "--precision", "bf16-mixed"],
+}
+#: sheeprl's column names, by precision
+SHEEPRL = {"32": "sheeprl DreamerV1", "bf16-mixed": "sheeprl DreamerV1, bf16-mixed"}
+NOT_RUN = "not run"
 
 
-def report(results: dict[tuple[str, str], dict]) -> None:
+def comparable(variants: dict[str, list[str]]) -> list[str]:
+    """Our variants at sheeprl's sizes (or the tiny ones of ``--quick``): those compared with sheeprl."""
+    return [label for label, options in variants.items() if "defaults" not in options]
+
+
+def report(results: dict[tuple[str, str], dict], variants: dict[str, list[str]] = OUR_VARIANTS) -> None:
     """A Markdown table per observation type, then the target ratios of each of our configurations at sheeprl's
-    sizes against sheeprl."""
+    sizes against sheeprl (float32)."""
     rows = [
         ("s / update", "seconds_per_update", "{:.2f}"),
         ("  world model", ("seconds_per_update_split", "world_model"), "{:.2f}"),
         ("  actor", ("seconds_per_update_split", "actor"), "{:.2f}"),
         ("  critic", ("seconds_per_update_split", "critic"), "{:.2f}"),
         ("  ensemble (Plan2Explore)", ("seconds_per_update_split", "ensemble"), "{:.2f}"),
+        ("GFLOP / update", ("update_flops", "total"), "{:.4g}"),
         ("policy steps / s (1 env)", "policy_steps_per_s", "{:.0f}"),
         ("random steps / s (1 env)", "random_steps_per_s", "{:.0f}"),
         ("policy steps / s (8 envs)", "batched_policy_steps_per_s", "{:.0f}"),
@@ -310,6 +554,8 @@ def report(results: dict[tuple[str, str], dict]) -> None:
     ]
     for obs in ("proprio", "pixels"):
         columns = [name for name, o in results if o == obs]
+        if not columns:
+            continue
         print(f"\n### walker-walk, {obs}\n")
         print("| figure | " + " | ".join(columns) + " |")
         print("|---" * (len(columns) + 1) + "|")
@@ -319,12 +565,14 @@ def report(results: dict[tuple[str, str], dict]) -> None:
                 value = results[name, obs]
                 for part in key if isinstance(key, tuple) else (key,):
                     value = value.get(part) if isinstance(value, dict) else None
+                if value is not None and key == ("update_flops", "total"):
+                    value = value / 1e9
                 cells.append(fmt.format(value) if value is not None else "-")
             print(f"| {label} | " + " | ".join(cells) + " |")
 
     print()
-    sheeprl = {obs: results.get(("sheeprl DreamerV1", obs)) for obs in ("proprio", "pixels")}
-    for label in list(OUR_VARIANTS)[:-1]:
+    sheeprl = {obs: results.get((SHEEPRL["32"], obs)) for obs in ("proprio", "pixels")}
+    for label in comparable(variants):
         ours = {obs: results.get((f"ours, {label}", obs)) for obs in ("proprio", "pixels")}
 
         def ratio(obs: str, key: str, ours=ours) -> str:
@@ -333,15 +581,7 @@ def report(results: dict[tuple[str, str], dict]) -> None:
             return f"{ours[obs][key] / sheeprl[obs][key]:.3f}"
 
         proprio = ours["proprio"]
-        collection = (
-            "-"
-            if not proprio
-            else (
-                f"{proprio['policy_steps_per_s'] / proprio['random_steps_per_s']:.3f} (1 env), "
-                f"{proprio['batched_policy_steps_per_s'] / proprio['batched_random_steps_per_s']:.3f} "
-                f"({proprio['batched_envs']} envs)"
-            )
-        )
+        collection = "-" if not proprio else collection_ratios(proprio)
         replay = "-" if not ours["pixels"] else f"{ours['pixels']['replay_bytes_per_step'] / (64 * 64 * 3):.3f}"
         update_proprio, update_pixels = ratio("proprio", "seconds_per_update"), ratio("pixels", "seconds_per_update")
         print(f"[{label}] seconds per update, proprio, ours / sheeprl (target <= 0.6): {update_proprio}")
@@ -350,6 +590,94 @@ def report(results: dict[tuple[str, str], dict]) -> None:
         memory = ratio("proprio", "peak_rss_mb_end")
         print(f"[{label}] peak memory, 100k proprio steps, ours / sheeprl (target <= 0.5): {memory}")
         print(f"[{label}] replay bytes per pixel step / raw uint8 64x64x3 (target <= 1.1): {replay}")
+
+
+def collection_ratios(result: dict) -> str:
+    """Policy-driven / random-action steps per second with one env and (ours) with the batched envs."""
+    text = f"{result['policy_steps_per_s'] / result['random_steps_per_s']:.3f} (1 env)"
+    if result.get("batched_envs"):
+        batched = result["batched_policy_steps_per_s"] / result["batched_random_steps_per_s"]
+        text += f", {batched:.3f} ({result['batched_envs']} envs)"
+    return text
+
+
+def summary(
+    results: dict[tuple[str, str], dict], variants: dict[str, list[str]], info: dict, rates: dict, quick: bool = False
+) -> list[str]:
+    """The last lines: the machine, its rates, each update against the floor and against sheeprl (float32 both;
+    bf16-mixed both where sheeprl ran in bf16), collection with 1 and with the batched envs, and peak memory."""
+    lines = ["", "## Summary", ""]
+    if quick:
+        lines.append("--quick: tiny sizes and few steps, a check of the pipeline; its times measure nothing.")
+    lines += [describe_machine(info), *describe_rates(rates)]
+    lines.append(
+        "floor: the update's FLOPs (FlopCounterMode around one update: world model and behaviour, forward and "
+        "backward) at the rates above, convolution FLOPs at the conv rate and the rest at the matmul rate, bf16 "
+        "rates for bf16-mixed runs; sheeprl's model has our parameter counts at sheeprl's sizes, so its floor "
+        "is our FLOP count's (that of ours, fp32)."
+    )
+    for obs in ("proprio", "pixels"):
+        ours_fp32 = results.get(("ours, fp32", obs))
+        for (name, o), result in results.items():
+            if o != obs or not name.startswith("ours"):
+                continue
+            precision = result["precision"]
+            floor = floor_seconds(result["update_flops"], rates, precision)
+            line = (
+                f"[{obs}] {name}: {result['seconds_per_update']:.3g} s / update, "
+                f"{result['update_flops']['total'] / 1e9:.4g} GFLOP, floor {floor:.3g} s: "
+                f"{result['seconds_per_update'] / floor:.2f}x floor"
+            )
+            label = name.removeprefix("ours, ")
+            if label not in comparable(variants):
+                lines.append(line + "; sheeprl: other sizes or algorithm, not compared")
+                continue
+            key = "32" if precision == "32" else "bf16-mixed"
+            both = "float32 both" if key == "32" else "bf16-mixed both"
+            theirs = results.get((SHEEPRL[key], obs))
+            if theirs is None:
+                why = " (no native bf16)" if key != "32" and not info["native_bf16"] else ""
+                line += f" | sheeprl ({both}): {NOT_RUN}{why}"
+            else:
+                line += f" | sheeprl ({both}): {theirs['seconds_per_update']:.3g} s"
+                if ours_fp32:
+                    sheeprl_floor = floor_seconds(ours_fp32["update_flops"], rates, key)
+                    line += f", {theirs['seconds_per_update'] / sheeprl_floor:.2f}x floor"
+                line += f"; ours / sheeprl {result['seconds_per_update'] / theirs['seconds_per_update']:.3f}"
+            if key != "32" and results.get((SHEEPRL["32"], obs)):
+                fp32 = results[SHEEPRL["32"], obs]["seconds_per_update"]
+                line += f" (against sheeprl float32: {result['seconds_per_update'] / fp32:.3f})"
+            lines.append(line)
+
+    lines.append("collection, policy-driven / random-action steps per second (1 env; batched envs):")
+    for obs in ("proprio", "pixels"):
+        for label in comparable(variants):
+            result = results.get((f"ours, {label}", obs))
+            lines.append(f"  [{obs}] ours, {label}: " + (collection_ratios(result) if result else NOT_RUN))
+        for name in SHEEPRL.values():
+            result = results.get((name, obs))
+            lines.append(f"  [{obs}] {name}: " + (collection_ratios(result) if result else NOT_RUN))
+
+    lines.append("peak memory (MB; proprio after its prefill of random steps, pixels after theirs):")
+    for obs in ("proprio", "pixels"):
+        cells = []
+        fp32 = results.get((SHEEPRL["32"], obs))
+        for label in comparable(variants):
+            result = results.get((f"ours, {label}", obs))
+            if result:
+                cell = f"ours, {label} {result['peak_rss_mb_end']:.0f}"
+                if fp32:
+                    cell += f" ({result['peak_rss_mb_end'] / fp32['peak_rss_mb_end']:.3f} of sheeprl float32)"
+                cells.append(cell)
+        for name in SHEEPRL.values():
+            result = results.get((name, obs))
+            cells.append(f"{name} " + (f"{result['peak_rss_mb_end']:.0f}" if result else NOT_RUN))
+        lines.append(f"  [{obs}] " + "; ".join(cells))
+    lines.append(
+        f"CPU capability: {info['cpu_capability']} ({info['cpu_model']}; native bf16: "
+        f"{'yes' if info['native_bf16'] else 'no'}; {info['threads']} thread(s))"
+    )
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,0 +1,121 @@
+"""benchmarks/speed.py: the machine's description, its matmul and convolution rates, the FLOPs of an update and
+its floor, and ``--quick`` (the whole pipeline at tiny sizes, without sheeprl) ending in the summary block."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch as th
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEED = ROOT / "benchmarks" / "speed.py"
+
+
+@pytest.fixture(scope="module")
+def speed():
+    spec = importlib.util.spec_from_file_location("benchmarks_speed", SPEED)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cpu_info(speed):
+    info = speed.cpu_info()
+    assert info["cpu_capability"] == th.backends.cpu.get_cpu_capability()
+    assert info["cpu_model"] and info["torch"] == th.__version__
+    assert info["threads"] == th.get_num_threads() and isinstance(info["native_bf16"], bool)
+    assert info["cpu_capability"] in speed.describe_machine(info)
+
+
+def test_rates_and_floor(speed):
+    shape = (64, 32, 32)
+    for backend in ("mm", "onednn"):
+        rate = speed.matmul_gflops(th.float32, shape=shape, budget_s=0.01, repeats=3, backend=backend)
+        assert (rate is None and backend == "onednn") or rate > 0
+    assert speed.conv_gflops(th.float32, shape=dict(batch=2), budget_s=0.01, repeats=2) > 0
+    rates = {"matmul": {"32": 100.0, "bf16": 400.0}, "conv": {"32": 50.0, "bf16": 200.0}}
+    flops = {"total": 3 * 10**9, "by_op": {"aten.mm": 10**9, "aten.convolution": 10**9, "aten.convolution_backward": 10**9}}
+    assert speed.floor_seconds(flops, rates, "32") == pytest.approx(1 / 100 + 2 / 50)
+    assert speed.floor_seconds(flops, rates, "bf16-mixed") == pytest.approx(1 / 400 + 2 / 200)
+
+
+def test_update_flops_forward_and_backward(speed):
+    """A linear layer's update: forward 2 B I O, backward twice that (input and weight gradients)."""
+
+    class Model:
+        batch_size = 8
+
+        def __init__(self):
+            self.layer = th.nn.Linear(16, 4)
+
+        def train(self, gradient_steps, batch_size):
+            x = th.randn(batch_size, 16, requires_grad=True)
+            self.layer(x).sum().backward()
+
+    flops = speed.update_flops(Model())
+    assert flops["total"] == 3 * 2 * 8 * 16 * 4 == sum(flops["by_op"].values())
+
+
+def test_quick_summary(tmp_path):
+    """``--quick`` from proprioception (float32 and bf16-mixed at tiny sizes; pixels take longer): the summary
+    block is the last lines and has the machine, the rates, the update against its floor, sheeprl "not run",
+    collection with 1 and 8 envs and peak memory."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    command = [sys.executable, str(SPEED), "--quick", "--obs", "proprio", "--save", str(tmp_path / "speed.jsonl")]
+    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    block = result.stdout.split("## Summary", 1)[1]
+    capability = th.backends.cpu.get_cpu_capability()
+    assert f"CPU capability {capability}" in block and block.rstrip().splitlines()[-1].startswith("CPU capability:")
+    assert re.search(r"matmul rate, 2500x400 @ 400x400, float32: \d+\.\d GFLOP/s", block)
+    assert re.search(r"matmul rate, 2500x400 @ 400x400, bf16: \d+\.\d GFLOP/s", block)
+    assert re.search(r"matmul float32 \d+\.\d GFLOP/s, bf16 \d+\.\d GFLOP/s \(bf16 / float32 \d+\.\d\d\)", block)
+    assert re.search(
+        r"\[proprio\] ours, fp32: .* GFLOP, floor .* s: \d+\.\d\dx floor \| sheeprl \(float32 both\): not run", block
+    )
+    assert re.search(r"\[proprio\] ours, bf16-mixed: .*x floor \| sheeprl \(bf16-mixed both\): not run", block)
+    assert re.search(r"\[proprio\] ours, fp32: \d\.\d{3} \(1 env\), \d+\.\d{3} \(8 envs\)", block)
+    assert re.search(r"\[proprio\] ours, fp32 \d+; ours, bf16-mixed \d+; sheeprl DreamerV1 not run", block)
+    assert len(open(tmp_path / "speed.jsonl").readlines()) == 2
+
+
+def test_summary_against_sheeprl(speed):
+    """With sheeprl's float32 and bf16-mixed runs: each of ours against its floor and against sheeprl's run in
+    the same precision, sheeprl's against the floor of our FLOP count; collection and memory beside sheeprl's."""
+    info = {"cpu_model": "Test CPU", "cpu_capability": "AVX512", "native_bf16": True, "torch": "2", "threads": 1,
+            "logical_cpus": 2}  # fmt: skip
+    rates = {
+        "matmul": {"32": 100.0, "bf16": 200.0},
+        "matmul_by_backend": {"mm": {"32": 100.0, "bf16": 200.0}},
+        "conv": {"32": 100.0, "bf16": 200.0},
+    }
+    flops = {"total": 10**11, "by_op": {"aten.mm": 10**11}}  # floor: 1 s in float32, 0.5 s in bf16
+
+    def ours(precision, seconds, envs=8):
+        return {"precision": precision, "update_flops": flops, "seconds_per_update": seconds, "policy_steps_per_s": 1,
+                "random_steps_per_s": 2, "batched_envs": envs, "batched_policy_steps_per_s": 3,
+                "batched_random_steps_per_s": 4, "peak_rss_mb_end": 500}  # fmt: skip
+
+    sheeprl = {"seconds_per_update": 4.0, "policy_steps_per_s": 1, "random_steps_per_s": 4, "peak_rss_mb_end": 1000}
+    results = {
+        ("ours, fp32", "proprio"): ours("32", 2.0),
+        ("ours, bf16-mixed", "proprio"): ours("bf16-mixed", 1.0),
+        ("sheeprl DreamerV1", "proprio"): sheeprl,
+        ("sheeprl DreamerV1, bf16-mixed", "proprio"): {**sheeprl, "seconds_per_update": 2.0},
+    }
+    variants = {"fp32": [], "bf16-mixed": []}
+    block = "\n".join(speed.summary(results, variants, info, rates))
+    assert "[proprio] ours, fp32: 2 s / update, 100 GFLOP, floor 1 s: 2.00x floor | sheeprl (float32 both): 4 s, " \
+           "4.00x floor; ours / sheeprl 0.500" in block  # fmt: skip
+    assert "[proprio] ours, bf16-mixed: 1 s / update, 100 GFLOP, floor 0.5 s: 2.00x floor | sheeprl (bf16-mixed " \
+           "both): 2 s, 4.00x floor; ours / sheeprl 0.500 (against sheeprl float32: 0.250)" in block  # fmt: skip
+    assert "[proprio] ours, fp32: 0.500 (1 env), 0.750 (8 envs)" in block
+    assert "[proprio] sheeprl DreamerV1: 0.250 (1 env)" in block
+    assert "[proprio] ours, fp32 500 (0.500 of sheeprl float32); ours, bf16-mixed 500" in block
+    assert block.splitlines()[-1] == "CPU capability: AVX512 (Test CPU; native bf16: yes; 1 thread(s))"
