@@ -110,7 +110,7 @@ def test_float64_action_space(algo, obs, action):
         "dict32": spaces.Dict({"a": f32, "b": f32}),
         "dict64": spaces.Dict({"a": f32, "b": f64}),
     }[obs]
-    module.test_float64_action_space(algo, obs_space, getattr(module, action))
+    module.test_float64_action_space(_small(algo), obs_space, getattr(module, action))
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_factorised_action_spaces(algo, action_space):
     """SB3's space test (learn 64 steps, then ``predict`` in the env's dtype) with MultiDiscrete and MultiBinary
     actions, which SB3's own off-policy algorithms refuse."""
     module = load("test_spaces")
-    module.test_float64_action_space(algo, module.BOX_SPACE_FLOAT32, action_space)
+    module.test_float64_action_space(_small(algo), module.BOX_SPACE_FLOAT32, action_space)
 
 
 def test_deterministic_training(algo):
