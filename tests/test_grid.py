@@ -24,15 +24,7 @@ import pytest
 from sb3_dreamer.common.checkpoints import checkpoints
 from sb3_dreamer.grid import Cell, algorithms, load_results, make_grid, report, run_grid
 from sb3_dreamer.grid.__main__ import main
-from sb3_dreamer.grid.report import CellResult
-from sb3_dreamer.grid.stats import (
-    aggregate_iqm,
-    aggregate_mean,
-    aggregate_median,
-    create_performance_profile,
-    get_interval_estimates,
-    stratified_bootstrap,
-)
+from sb3_dreamer.grid.report import CellResult, _fmt, budget_table, interval_estimates, plot_profiles
 from sb3_dreamer.grid.train import ResumableMonitor, attempts, train_cell
 
 TINY_EVAL = dict(eval_freq=100, n_eval_episodes=2)
@@ -59,35 +51,76 @@ def test_cells_and_grid():
         make_grid(["dreamer", "dreamerv2"], ["Pendulum-v1"], [0], 100, ["TINY"])
 
 
-def test_statistics():
-    scipy_stats = pytest.importorskip("scipy.stats")
+def _write_cell(output: str, algo: str, env: str, seed: int, returns: np.ndarray, step: int = 200) -> None:
+    """A finished cell as the grid writes it (no training): ``returns`` is ``(evaluations, episodes)``, evaluated
+    every ``step`` policy steps."""
+    timesteps = step * np.arange(1, len(returns) + 1)
+    cell = Cell(algo, env, seed, int(timesteps[-1]), eval_freq=step)
+    folder = cell.folder(output)
+    os.makedirs(folder)
+    np.savez(os.path.join(folder, "evaluations"), timesteps=timesteps, results=returns, ep_lengths=np.ones(returns.shape))
+    for name, data in (("cell.json", cell.to_dict()), ("done.json", {"minutes": 1.0})):
+        with open(os.path.join(folder, name), "w") as file:
+            json.dump(data, file)
+
+
+def _table_rows(lines: list[str]) -> dict[str, list[tuple[float, float, float]]]:
+    """``{"algo/env": [(point, low, high) for mean, median and IQM]}`` of a report's table lines."""
+    rows = {}
+    for line in lines:
+        if line.startswith("| ") and "[" in line:
+            cells = [cell.strip() for cell in line.split("|")[1:-1]]
+            if cells[2].isdigit():  # not the header
+                rows[f"{cells[0]}/{cells[1]}"] = [
+                    tuple(float(x) for x in cell.translate(str.maketrans("[],", "   ")).split()) for cell in cells[3:]
+                ]
+    return rows
+
+
+def test_statistics_are_rliables(tmp_path):
+    """The report's numbers are rliable's: its metrics on the score matrix, and its stratified-bootstrap intervals
+    seeded by the report's seed."""
+    metrics, library = pytest.importorskip("rliable.metrics"), pytest.importorskip("rliable.library")
+    output = str(tmp_path)
+    known = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 100.0])  # IQM: mean of the middle 4 = 0.75; mean 13.25
+    for seed, value in enumerate(known):
+        _write_cell(output, "dreamer", "Pendulum-v1", seed, np.full((1, 2), value))
+    results = load_results(output)
+    row = _table_rows(budget_table(results, 200, reps=100))["dreamer/Pendulum-v1"]
+    (mean, *_), (median, *_), (iqm, low, high) = row
+    assert (mean, median, iqm) == (13.2, 13.2, 0.75)
+    scores = known.reshape(-1, 1)
+    assert metrics.aggregate_iqm(scores) == 0.75 and metrics.aggregate_mean(scores) == 13.25
+    np.random.seed(0)  # rliable resamples with NumPy's global generator
+    _, direct = library.get_interval_estimates({"a": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=100)
+    assert (low, high) == tuple(float(_fmt(bound[0])) for bound in direct["a"])  # as the table rounds
+    assert low <= iqm <= high
+
+    # the adapter: rliable's point estimates and intervals, reproducible, NumPy's global generator left as it was
     rng = np.random.default_rng(0)
-    for shape in [(3, 1), (5, 4), (10, 3)]:
-        scores = rng.normal(size=shape)
-        assert aggregate_iqm(scores) == pytest.approx(scipy_stats.trim_mean(scores, 0.25, axis=None))
-        assert aggregate_mean(scores) == pytest.approx(scores.mean(axis=0).mean())
-        assert aggregate_median(scores) == pytest.approx(np.median(scores.mean(axis=0)))
-    # stratified: the runs of each task are resampled independently, so a perfect correlation between two
-    # tasks' runs does not survive resampling (resampling whole rows would keep it in every replicate)
+    few, many = rng.normal(size=(5, 2)), rng.normal(size=(100, 2))
+    iqm_of = lambda x: np.array([metrics.aggregate_iqm(x)])  # noqa: E731
+    state = np.random.get_state()[1].copy()
+    point, interval = interval_estimates(few, iqm_of, reps=200, size=0.95, seed=3)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
+    np.random.seed(3)
+    direct_points, direct_intervals = library.get_interval_estimates({"a": few}, iqm_of, reps=200)
+    np.testing.assert_array_equal(point, direct_points["a"])
+    np.testing.assert_array_equal(interval, direct_intervals["a"])
+    np.testing.assert_array_equal(interval_estimates(few, iqm_of, 200, 0.95, 3)[1], interval)
+    assert interval[0, 0] <= point[0] <= interval[1, 0]
+    assert np.ptp(interval_estimates(many, iqm_of, 200, 0.95, 3)[1]) < np.ptp(interval)  # more seeds, narrower
+    assert np.ptp(interval_estimates(np.full((4, 2), 3.0), iqm_of, 50, 0.95, 0)[1]) == 0
+    # stratified over runs: each task's runs are resampled within that task
     run = rng.normal(size=(8, 1))
-    correlated = np.hstack([run, run + 100])
-    low, high = stratified_bootstrap(correlated, lambda x: np.std(x[:, 1] - x[:, 0]), reps=200)
-    assert high > 0.1
-    # per-task columns stay within their task
-    low, high = stratified_bootstrap(correlated, lambda x: x.mean(axis=0), reps=200)
-    assert run.min() <= low[0] <= high[0] <= run.max() and run.min() + 100 <= low[1] <= high[1] <= run.max() + 100
-    # the interval holds the point estimate, narrows with more runs, and is reproducible
-    few, many = rng.normal(size=(5, 2)), rng.normal(size=(200, 2))
-    points, intervals = get_interval_estimates({"few": few, "many": many}, aggregate_iqm, reps=300)
-    assert intervals["few"][0] <= points["few"] <= intervals["few"][1]
-    assert np.ptp(intervals["many"]) < np.ptp(intervals["few"])
-    again = get_interval_estimates({"few": few}, aggregate_iqm, reps=300)[1]["few"]
-    np.testing.assert_array_equal(again, intervals["few"])
-    assert np.ptp(stratified_bootstrap(np.full((4, 2), 3.0), aggregate_mean, reps=50)) == 0
-    taus = np.array([-10.0, 0.0, 10.0])
-    profiles, bands = create_performance_profile({"a": many}, taus, reps=100)
-    assert profiles["a"][0] == 1 and profiles["a"][2] == 0 and 0.3 < profiles["a"][1] < 0.7
-    assert bands["a"].shape == (2, 3) and np.all(bands["a"][0] <= profiles["a"] + 1e-12)
+    _, (lows, highs) = interval_estimates(np.hstack([run, run + 100]), lambda x: x.mean(axis=0), 200, 0.95, 0)
+    assert run.min() <= lows[0] <= highs[0] <= run.max() and run.min() + 100 <= lows[1] <= highs[1] <= run.max() + 100
+
+    # performance profiles: rliable's, written as a PNG
+    plot_profiles(results, 200, str(tmp_path / "profile.png"), "Pendulum-v1", reps=50)
+    assert os.path.getsize(tmp_path / "profile.png") > 0
+    profiles, _ = library.create_performance_profile({"a": scores}, [-1.0, 0.5, 200.0], reps=20)
+    np.testing.assert_array_equal(profiles["a"], [1.0, 0.5, 0.0])
 
 
 def test_scores_at_budgets():
@@ -105,52 +138,31 @@ def test_report_normalized_over_tasks(tmp_path):
     output = str(tmp_path)
     rng = np.random.default_rng(0)
     scales = {"Pendulum-v1": (-1500.0, 0.0), "CartPole-v1": (20.0, 500.0)}
+    normalized = np.zeros((3, 2))  # dreamer's (runs, tasks) normalised scores at 400 steps, tasks sorted
     for algo, skill in (("dreamer", 0.9), ("dreamerv2", 0.5)):
         for env, (low, high) in scales.items():
             for seed in range(3):
-                cell = Cell(algo, env, seed, 400, eval_freq=200)
-                folder = cell.folder(output)
-                os.makedirs(folder)
                 returns = low + (high - low) * np.clip(skill + 0.05 * rng.normal(size=(2, 4)), 0, 1)
-                np.savez(
-                    os.path.join(folder, "evaluations"), timesteps=[200, 400], results=returns, ep_lengths=np.ones((2, 4))
-                )
-                for name, data in (("cell.json", cell.to_dict()), ("done.json", {"minutes": 1.0})):
-                    with open(os.path.join(folder, name), "w") as file:
-                        json.dump(data, file)
+                _write_cell(output, algo, env, seed, returns)
+                if algo == "dreamer":
+                    normalized[seed, sorted(scales).index(env)] = (returns[-1].mean() - low) / (high - low)
     zoo_folder = os.path.join(output, "sac", "Pendulum-v1_1")
     os.makedirs(zoo_folder)
     np.savez(os.path.join(zoo_folder, "evaluations"), timesteps=[200], results=[[-300.0, -310.0]], ep_lengths=[[200, 200]])
     text = report(output, normalize=scales, reps=200)
-    rows = {
-        line.split("|")[1].strip() + "/" + line.split("|")[2].strip(): line
-        for line in text.splitlines()
-        if line.startswith("| ") and "[" in line
-    }
-    assert set(rows) >= {"dreamer/Pendulum-v1", "dreamer/CartPole-v1", "dreamer/all tasks (normalized)", "sac/Pendulum-v1"}
-    aggregate = rows["dreamer/all tasks (normalized)"].split("|")
-    assert aggregate[3].strip() == "6"  # 3 seeds x 2 tasks
-    iqm, low, high = (float(x) for x in aggregate[6].replace("[", " ").replace("]", " ").replace(",", " ").split())
-    assert low <= iqm <= high and 0.8 < iqm < 1.0
-    assert float(rows["dreamerv2/all tasks (normalized)"].split("|")[6].split()[0]) < 0.6
+    rows = _table_rows(text.split("### 400 policy steps")[1].splitlines())
+    assert set(rows) >= {"dreamer/Pendulum-v1", "dreamer/CartPole-v1", "dreamer/all tasks (normalized)"}
+    assert "sac/Pendulum-v1" in _table_rows(text.splitlines())
+    assert "| dreamer | all tasks (normalized) | 6 |" in text  # 3 seeds x 2 tasks
+    metrics = pytest.importorskip("rliable.metrics")
+    for index, func in enumerate((metrics.aggregate_mean, metrics.aggregate_median, metrics.aggregate_iqm)):
+        point, low, high = rows["dreamer/all tasks (normalized)"][index]
+        assert point == float(_fmt(func(normalized))) and low <= point <= high
+    assert 0.8 < rows["dreamer/all tasks (normalized)"][2][0] < 1.0 and rows["dreamerv2/all tasks (normalized)"][2][0] < 0.6
     for name in ("curves_normalized.png", "profile_normalized.png", "curves_CartPole-v1.png"):
         assert os.path.getsize(os.path.join(output, name)) > 0
     zoo = next(result for result in load_results(output) if result.algo == "sac")
     assert (zoo.env, zoo.seed, zoo.budget, zoo.status) == ("Pendulum-v1", 1, 200, "unfinished")
-
-
-def test_statistics_match_rliable():
-    """Where rliable's library works (it needs an arch that imports with the installed pandas), our percentile
-    stratified bootstrap agrees with it up to resampling noise."""
-    try:
-        from rliable import library, metrics
-
-        scores = np.random.default_rng(1).normal(size=(10, 3))
-        _, theirs = library.get_interval_estimates({"a": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=4000)
-    except Exception as error:  # not installed, or arch broken next to pandas 3
-        pytest.skip(f"rliable.library is unusable here: {type(error).__name__}: {error}")
-    _, ours = get_interval_estimates({"a": scores}, lambda x: np.array([aggregate_iqm(x)]), reps=4000)
-    np.testing.assert_allclose(ours["a"], theirs["a"], atol=0.05)
 
 
 def test_resumable_monitor_survives_a_checkpoint(tmp_path):
@@ -207,11 +219,19 @@ def test_cell_interrupted_after_its_budget(tmp_path):
 
 
 def test_imports_stay_lazy(monkeypatch, tmp_path):
-    code = "import sys, sb3_dreamer, sb3_dreamer.grid; assert 'ray' not in sys.modules, 'ray imported'"
+    code = (
+        "import sys, sb3_dreamer, sb3_dreamer.grid; "
+        "loaded = [m for m in ('ray', 'rliable', 'arch', 'pandas') if m in sys.modules]; assert not loaded, loaded"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     with pytest.raises(ImportError, match=r"sb3-dreamer\[grid\]"):
         run_grid([Cell("dreamer", "Pendulum-v1", 0, 100)], str(tmp_path), progress=False)
+    for module in ("rliable", "rliable.metrics", "rliable.library", "rliable.plot_utils"):  # nor rliable
+        monkeypatch.setitem(sys.modules, module, None)
+    cell = CellResult("dreamer", "Pendulum-v1", 0, "f", np.array([100]), np.array([-3.0]), budget=100, status="done")
+    with pytest.raises(ImportError, match=r"sb3-dreamer\[grid\]"):
+        budget_table([cell], 100)
 
 
 # ------------------------------------------------------------------------------------------ on Ray

@@ -1,11 +1,12 @@
 """The report of a grid's output folder: every evaluation as CSV, aggregate tables with stratified-bootstrap
 confidence intervals, sample-efficiency curves and performance profiles.
 
-Scores follow rliable (Agarwal et al., "Deep Reinforcement Learning at the Edge of the Statistical
-Precipice", NeurIPS 2021; :mod:`sb3_dreamer.grid.stats`): a cell's score at a budget of ``B`` policy steps is the
-mean return of its last evaluation at or before ``B``; the runs of a task are its seeds. Tables give the mean,
-the median (of the per-task means) and the interquartile mean (IQM) with 95% stratified-bootstrap confidence
-intervals.
+The statistics and plots are rliable's (Agarwal et al., "Deep Reinforcement Learning at the Edge of the
+Statistical Precipice", NeurIPS 2021), imported when a report is written (the ``grid`` extra). A cell's score at
+a budget of ``B`` policy steps is the mean return of its last evaluation at or before ``B``; the runs of a task
+are its seeds. Tables give ``rliable.metrics``' mean, median (of the per-task means) and interquartile mean
+(IQM) with 95% confidence intervals from ``rliable.library.get_interval_estimates`` (percentile stratified
+bootstrap over each task's runs); profiles come from ``rliable.library.create_performance_profile``.
 
 Aggregates over several tasks are only meaningful on a common scale: they are computed when every task has a
 ``normalize`` range (``(low, high)``, e.g. random and best scores: ``(x - low) / (high - low)``); per-task
@@ -14,17 +15,19 @@ tables use raw returns.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import importlib
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import ModuleType
 
 import numpy as np
 
 from sb3_dreamer.grid.cells import CELL_FILE, Cell, env_name
 from sb3_dreamer.grid.runner import GRID_FILE
-from sb3_dreamer.grid.stats import METRICS, aggregate_iqm, create_performance_profile, stratified_bootstrap
 from sb3_dreamer.grid.train import DONE_FILE, ERROR_FILE, EVALUATIONS, read_json
 
 #: the name of the aggregate over tasks in tables and plots
@@ -131,6 +134,57 @@ def write_csv(results: Sequence[CellResult], path: str) -> int:
     return rows
 
 
+# ---------------------------------------------------------------------------------------------- rliable
+
+
+def _rliable(module: str) -> ModuleType:
+    """``rliable.<module>`` (``metrics``, ``library`` or ``plot_utils``), imported when a report needs it."""
+    try:
+        return importlib.import_module(f"rliable.{module}")
+    except ImportError as error:  # rliable missing, or an arch that does not import with the installed pandas
+        raise ImportError(
+            f'The grid report needs rliable (with arch<8 and pandas<3): pip install "sb3-dreamer[grid]" ({error})'
+        ) from error
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """rliable's stratified bootstrap resamples with NumPy's global generator (its ``random_state`` does not reach
+    the resampling): seed it for reproducible intervals, and restore it afterwards."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _metrics() -> Callable[[np.ndarray], np.ndarray]:
+    """The table's metrics of a ``(runs, tasks)`` score matrix: rliable's mean, median and IQM."""
+    metrics = _rliable("metrics")
+    return lambda x: np.array([metrics.aggregate_mean(x), metrics.aggregate_median(x), metrics.aggregate_iqm(x)])
+
+
+def interval_estimates(
+    scores: np.ndarray, func: Callable[[np.ndarray], np.ndarray], reps: int, size: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``func(scores)`` and its percentile stratified-bootstrap confidence interval, by
+    ``rliable.library.get_interval_estimates``.
+
+    :param scores: score matrix ``(runs, tasks)``
+    :param func: statistics of a score matrix, as a 1D array
+    :param reps: bootstrap replicates
+    :param size: coverage of the interval
+    :param seed: seed of the resampling
+    :return: the point estimates ``(k,)`` and the lower and upper bounds ``(2, k)``
+    """
+    with _seeded(seed):
+        points, intervals = _rliable("library").get_interval_estimates(
+            {"scores": scores}, func, reps=reps, confidence_interval_size=size
+        )
+    return np.asarray(points["scores"]), np.asarray(intervals["scores"])
+
+
 # ---------------------------------------------------------------------------------------------- the report
 
 
@@ -208,10 +262,8 @@ def budget_table(
 
 
 def _row(algo: str, env: str, scores: np.ndarray, reps: int, size: float, seed: int) -> str:
-    cells = []
-    for func in METRICS.values():
-        low, high = stratified_bootstrap(scores, func, reps, size, seed)
-        cells.append(f"{_fmt(func(scores))} [{_fmt(low)}, {_fmt(high)}]")
+    points, (lows, highs) = interval_estimates(scores, _metrics(), reps, size, seed)
+    cells = [f"{_fmt(point)} [{_fmt(low)}, {_fmt(high)}]" for point, low, high in zip(points, lows, highs, strict=True)]
     return f"| {algo} | {env} | {scores.size} | " + " | ".join(cells) + " |"
 
 
@@ -236,15 +288,16 @@ def _curve(
     group: Sequence[CellResult], normalize: Mapping[str, Sequence[float]] | None, reps: int, size: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """IQM against policy steps with confidence bands, at each evaluation step of the group's cells."""
+    metrics = _rliable("metrics")
     steps, points, lows, highs = [], [], [], []
     for step in sorted({int(step) for result in group for step in result.steps}):
         scores = _matrix(group, step, normalize)
         if scores.size:
-            low, high = stratified_bootstrap(scores, aggregate_iqm, reps, size, seed)
+            point, (low, high) = interval_estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps, size, seed)
             steps.append(step)
-            points.append(aggregate_iqm(scores))
-            lows.append(float(low))
-            highs.append(float(high))
+            points.append(float(point[0]))
+            lows.append(float(low[0]))
+            highs.append(float(high[0]))
     return np.array(steps), np.array(points), np.array(lows), np.array(highs)
 
 
@@ -258,7 +311,7 @@ def plot_curves(
     seed: int = 0,
 ) -> None:
     """Sample-efficiency curves: each algorithm's IQM over runs (and tasks) against policy steps, with
-    stratified-bootstrap confidence bands, as a PNG.
+    stratified-bootstrap confidence bands, as a PNG (``rliable.plot_utils.plot_sample_efficiency_curve``).
 
     :param results: the cells to plot (one task, or several with ``normalize``)
     :param path: the PNG file
@@ -270,20 +323,27 @@ def plot_curves(
     """
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    plot_utils = _rliable("plot_utils")
+    figure = Figure(figsize=(6.4, 4.2), layout="constrained")  # no pyplot: no GUI backend, nothing left open
     ax = figure.add_subplot()
     by_algo: dict[str, list[CellResult]] = {}
     for result in results:
         by_algo.setdefault(result.algo, []).append(result)
-    for algo, group in sorted(by_algo.items()):
+    for index, (algo, group) in enumerate(sorted(by_algo.items())):
         steps, points, lows, highs = _curve(group, normalize, reps, size, seed)
-        if len(steps):
-            (line,) = ax.plot(steps, points, marker="o", markersize=3, label=algo)
-            ax.fill_between(steps, lows, highs, color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.set_xlabel("policy steps")
-    ax.set_ylabel("IQM of normalized score" if normalize else "IQM of evaluation return")
+        if len(steps):  # one call per algorithm: their evaluation steps may differ
+            plot_utils.plot_sample_efficiency_curve(
+                steps,
+                {algo: points},
+                {algo: np.array([lows, highs])},
+                colors={algo: f"C{index}"},
+                ax=ax,
+                xlabel="policy steps",
+                ylabel="IQM of normalized score" if normalize else "IQM of evaluation return",
+                labelsize="medium",
+                ticklabelsize="small",
+            )
     ax.set_title(f"{title} ({100 * size:g}% CI over seeds{' and tasks' if normalize else ''})", fontsize="medium")
-    ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     figure.savefig(path, dpi=120)
 
@@ -299,7 +359,8 @@ def plot_profiles(
     seed: int = 0,
 ) -> None:
     """Performance profiles at a budget: for each algorithm, the fraction of runs scoring above each
-    threshold, with stratified-bootstrap confidence bands, as a PNG.
+    threshold, with stratified-bootstrap confidence bands, as a PNG (``rliable.library.create_performance_profile``
+    and ``rliable.plot_utils.plot_performance_profiles``).
 
     :param results: the cells to plot (one task, or several with ``normalize``)
     :param budget: policy steps
@@ -312,28 +373,34 @@ def plot_profiles(
     """
     from matplotlib.figure import Figure
 
-    by_algo: dict[str, np.ndarray] = {}
-    for result in results:
-        by_algo.setdefault(result.algo, np.zeros(0))
-    matrices = {algo: _matrix([r for r in results if r.algo == algo], budget, normalize) for algo in sorted(by_algo)}
-    values = np.concatenate([scores.ravel() for scores in matrices.values()] or [np.zeros(0)])
+    library, plot_utils = _rliable("library"), _rliable("plot_utils")
+    algos = sorted({result.algo for result in results})
+    colors = {algo: f"C{index}" for index, algo in enumerate(algos)}  # as in the curves
+    matrices = {algo: _matrix([r for r in results if r.algo == algo], budget, normalize) for algo in algos}
+    matrices = {algo: scores for algo, scores in matrices.items() if scores.size}
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = figure.add_subplot()
-    if values.size:
+    if matrices:
+        values = np.concatenate([scores.ravel() for scores in matrices.values()])
         low, high = float(values.min()), float(values.max())
         margin = 0.05 * (high - low) or 1.0
         taus = np.linspace(low - margin, high + margin, 201)
-        for algo, scores in matrices.items():
-            if scores.size:
-                profiles, bands = create_performance_profile({algo: scores}, taus, reps, size, seed)
-                profile, (lows, highs) = profiles[algo], bands[algo]
-                (line,) = ax.plot(taus, profile, label=algo)
-                ax.fill_between(taus, lows, highs, color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.set_xlabel(r"normalized score $\tau$" if normalize else r"evaluation return $\tau$")
-    ax.set_ylabel(r"fraction of runs with score $> \tau$")
+        with _seeded(seed):
+            profiles, bands = library.create_performance_profile(matrices, taus, reps=reps, confidence_interval_size=size)
+        plot_utils.plot_performance_profiles(
+            profiles,
+            taus,
+            performance_profile_cis=bands,
+            ax=ax,
+            colors=colors,
+            alpha=0.2,
+            xlabel=r"normalized score $\tau$" if normalize else r"evaluation return $\tau$",
+            ylabel=r"fraction of runs with score $> \tau$",
+            labelsize="medium",
+            ticklabelsize="small",
+        )
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"{title}, {budget} policy steps", fontsize="medium")
-    ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     figure.savefig(path, dpi=120)
 
@@ -376,7 +443,7 @@ def report(
     lines = [f"# Grid report: {output}", "", f"{len(results)} cells, {rows} evaluations (`results.csv`).", ""]
     lines += [
         f"Scores: the mean return of each cell's last evaluation at or before the budget. Intervals: {100 * size:g}% "
-        f"stratified percentile bootstrap over seeds ({reps} replicates).",
+        f"stratified percentile bootstrap over seeds (rliable, {reps} replicates).",
         "",
     ]
     for budget in budgets:
