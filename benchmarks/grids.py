@@ -30,6 +30,17 @@ BENCHMARKS = {
     "pendulum": lambda seeds: make_grid(["dreamer"], ["Pendulum-v1"], seeds, 20_000, "SMALL_VECTOR", **EVAL),
     # DreamerV2 on CartPole-v1, DREAMERV2_SMALL_VECTOR, 30k policy steps
     "cartpole": lambda seeds: make_grid(["dreamerv2"], ["CartPole-v1"], seeds, 30_000, "DREAMERV2_SMALL_VECTOR", **EVAL),
+    # DreamerV2 on CartPole-v1 with MultiDiscrete([2, 3]) actions (the second inert), 30k policy steps
+    "multidiscrete": lambda seeds: make_grid(
+        ["dreamerv2"], ["MultiDiscrete/CartPole-v1"], seeds, 30_000, "DREAMERV2_SMALL_VECTOR", **EVAL
+    ),
+    # DreamerV3 with one preset on both vector tasks: Pendulum-v1 (20k policy steps) and CartPole-v1 (30k)
+    "dreamerv3_pendulum": lambda seeds: make_grid(
+        ["dreamerv3"], ["Pendulum-v1"], seeds, 20_000, "DREAMERV3_SMALL_VECTOR", **EVAL
+    ),
+    "dreamerv3_cartpole": lambda seeds: make_grid(
+        ["dreamerv3"], ["CartPole-v1"], seeds, 30_000, "DREAMERV3_SMALL_VECTOR", **EVAL
+    ),
     # DreamerV2 on MinAtar Breakout, the seed's settings imagining from 512 states (a GPU-sized budget)
     "minatar": lambda seeds: make_grid(
         ["dreamerv2"],
