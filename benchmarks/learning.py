@@ -34,9 +34,9 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from sb3_dreamer import Dreamer, DreamerV2, presets
+from sb3_dreamer import Dreamer, DreamerV2, DreamerV3, presets
 
-ALGOS = {"dreamer": Dreamer, "dreamerv2": DreamerV2}
+ALGOS = {"dreamer": Dreamer, "dreamerv2": DreamerV2, "dreamerv3": DreamerV3}
 EVAL_EPISODES = 10
 
 
