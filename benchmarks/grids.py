@@ -41,6 +41,31 @@ BENCHMARKS = {
     "dreamerv3_cartpole": lambda seeds: make_grid(
         ["dreamerv3"], ["CartPole-v1"], seeds, 30_000, "DREAMERV3_SMALL_VECTOR", **EVAL
     ),
+    # DreamerV3 from 64x64 pixels: DMC cartpole-balance, 100k env steps (50k policy steps, action repeat 2),
+    # evaluated every 5k policy steps and checkpointed every 2.5k (a seed takes hours on one core)
+    "dreamerv3_dmc": lambda seeds: make_grid(
+        ["dreamerv3"],
+        ["DMC/cartpole-balance-pixels-v0"],
+        seeds,
+        50_000,
+        "DREAMERV3_SMALL_PIXELS",
+        policy="CnnPolicy",
+        eval_freq=5000,
+        n_eval_episodes=10,
+        checkpoint_freq=2500,
+    ),
+    # DreamerV3 on MinAtar Breakout: 80k policy steps, about 2 hours on one core with bf16
+    "dreamerv3_minatar": lambda seeds: make_grid(
+        ["dreamerv3"],
+        ["MinAtar/Breakout-image-v0"],
+        seeds,
+        80_000,
+        "DREAMERV3_MINATAR",
+        policy="CnnPolicy",
+        eval_freq=5000,
+        n_eval_episodes=10,
+        checkpoint_freq=5000,
+    ),
     # DreamerV2 on MinAtar Breakout, the seed's settings imagining from 512 states (a GPU-sized budget)
     "minatar": lambda seeds: make_grid(
         ["dreamerv2"],

@@ -19,7 +19,14 @@ from sb3_dreamer.dreamer_v2 import DreamerV2
 from sb3_dreamer.dreamer_v3 import DreamerV3
 from sb3_dreamer.envs import register_envs
 from sb3_dreamer.plan2explore import Plan2Explore
-from sb3_dreamer.presets import DREAMERV3_DMC, DREAMERV3_MINATAR, DREAMERV3_SMALL_VECTOR, SMALL_VECTOR, TINY
+from sb3_dreamer.presets import (
+    DREAMERV3_DMC,
+    DREAMERV3_MINATAR,
+    DREAMERV3_SMALL_PIXELS,
+    DREAMERV3_SMALL_VECTOR,
+    SMALL_VECTOR,
+    TINY,
+)
 
 register_envs()
 
@@ -28,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DREAMERV3_DMC",
     "DREAMERV3_MINATAR",
+    "DREAMERV3_SMALL_PIXELS",
     "DREAMERV3_SMALL_VECTOR",
     "SMALL_VECTOR",
     "TINY",
