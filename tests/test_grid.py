@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import pickle
 import signal
@@ -25,7 +26,7 @@ from sb3_dreamer.common.checkpoints import checkpoints
 from sb3_dreamer.grid import Cell, algorithms, load_results, make_grid, report, run_grid
 from sb3_dreamer.grid.__main__ import main
 from sb3_dreamer.grid.report import CellResult, _fmt, budget_table, interval_estimates, plot_profiles
-from sb3_dreamer.grid.train import ResumableMonitor, attempts, train_cell
+from sb3_dreamer.grid.train import ResumableMonitor, _seconds_before, attempts, train_cell
 
 TINY_EVAL = dict(eval_freq=100, n_eval_episodes=2)
 
@@ -194,6 +195,25 @@ def test_resumable_monitor_survives_a_checkpoint(tmp_path):
     ) == 2 + 4
 
 
+def test_training_seconds_before_a_checkpoint(tmp_path):
+    """The seconds a resumed attempt starts with: its checkpoint's writer's, plus that writer's time up to the
+    checkpoint's last file; not the time after it, nor between attempts."""
+    checkpoint = tmp_path / "checkpoint_000000000200"
+    checkpoint.mkdir()
+    (checkpoint / "a").write_text("")
+    (checkpoint / "b").write_text("")
+    runs = [dict(start_step=0, time=100.0), dict(start_step=200, time=300.0, seconds_before=40.0)]
+    for written_at, expected in ((350.0, 40.0 + 50.0), (250.0, 150.0)):
+        os.utime(checkpoint / "a", (written_at - 5, written_at - 5))
+        os.utime(checkpoint / "b", (written_at, written_at))
+        assert _seconds_before(runs, str(checkpoint)) == pytest.approx(expected)
+    for name in "ab":
+        os.utime(checkpoint / name, (50.0, 50.0))
+    assert math.isnan(_seconds_before(runs, str(checkpoint)))  # older than every attempt
+    os.utime(checkpoint / "b", (350.0, 350.0))
+    assert math.isnan(_seconds_before([dict(start_step=200, time=300.0)], str(checkpoint)))  # writer's count unknown
+
+
 def test_cell_interrupted_after_its_budget(tmp_path):
     """Without Ray: a cell stopped after its last checkpoint but before its last evaluation and done.json
     resumes, trains nothing more, evaluates once and finishes; a finished cell returns at once; a folder
@@ -208,6 +228,7 @@ def test_cell_interrupted_after_its_budget(tmp_path):
     np.savez(os.path.join(folder, "evaluations"), **kept)  # the evaluation at 300 never happened
     second = train_cell(cell, folder)
     assert [a["start_step"] for a in second["attempts"]] == [0, 300] and second["num_timesteps"] == 300
+    assert 0 < second["attempts"][1]["seconds_before"] <= first["minutes"] * 60
     assert second["final_return"] == pytest.approx(first["final_return"])
     with np.load(os.path.join(folder, "evaluations.npz")) as data:
         np.testing.assert_array_equal(data["timesteps"], [200, 300])
@@ -340,6 +361,9 @@ def test_killed_worker_resumes_from_checkpoint(local_ray, tmp_path):
     assert first["start_step"] == 0 and second["pid"] != victim
     assert second["start_step"] >= checkpoint > 0  # resumed from its checkpoint, not restarted
     assert result.finished[0]["num_timesteps"] >= 1200
+    # training time: the killed attempt's seconds up to its checkpoint, then the second attempt's
+    assert 0 < second["seconds_before"] <= second["time"] - first["time"]
+    assert second["seconds_before"] / 60 < result.finished[0]["minutes"] <= result.finished[0]["wall_minutes"]
     assert _zip_timesteps(os.path.join(folder, "Pendulum-v1.zip")) >= 1200
     with np.load(os.path.join(folder, "evaluations.npz")) as evaluations:  # the whole run, each evaluation once
         np.testing.assert_array_equal(evaluations["timesteps"], [200, 400, 600, 800, 1000, 1200])

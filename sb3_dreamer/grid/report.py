@@ -47,7 +47,7 @@ class CellResult:
     :param budget: the cell's budget in policy steps (its last evaluation's step when unknown)
     :param status: ``"done"``, ``"failed"`` or ``"unfinished"``
     :param error: the failure's last line, for failed cells
-    :param minutes: wall-clock minutes of a finished cell
+    :param minutes: training minutes of a finished cell (its attempts' time up to the checkpoints it resumed from)
     """
 
     algo: str
@@ -270,7 +270,7 @@ def _row(algo: str, env: str, scores: np.ndarray, reps: int, size: float, seed: 
 def cells_table(results: Sequence[CellResult]) -> list[str]:
     """The Markdown table of every cell: its last evaluation, best evaluation, wall time and status."""
     lines = [
-        "| algo | env | seed | last evaluation step | final return | best return | minutes | status |",
+        "| algo | env | seed | last evaluation step | final return | best return | training minutes | status |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for result in results:

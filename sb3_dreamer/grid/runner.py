@@ -162,7 +162,7 @@ def _line(summary: dict[str, Any]) -> str:
     resumed = len(summary["attempts"]) - 1
     return (
         f"done   {name}: return {summary['final_return']:.1f} at {summary['num_timesteps']} steps, "
-        f"{summary['minutes']:.1f} min" + (f" (resumed {resumed}x)" if resumed else "")
+        f"{summary['minutes']:.1f} min training" + (f" (resumed {resumed}x)" if resumed else "")
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import socket
 import time
@@ -236,8 +237,11 @@ def _train(cell: Cell, folder: str, device: str, keep_checkpoints: bool) -> dict
     checkpoint_folder = os.path.join(folder, CHECKPOINTS)
     found = checkpoints(checkpoint_folder)
     start_step = int(os.path.basename(found[-1]).rsplit("_", 1)[1]) if found else 0
+    seconds_before = _seconds_before(attempts(folder), found[-1]) if found else 0.0
     with open(os.path.join(folder, ATTEMPTS_FILE), "a") as file:
-        entry = dict(pid=os.getpid(), host=socket.gethostname(), start_step=start_step, time=time.time())
+        entry = dict(
+            pid=os.getpid(), host=socket.gethostname(), start_step=start_step, time=time.time(), seconds_before=seconds_before
+        )
         file.write(json.dumps(entry) + "\n")
     monitor_file = os.path.join(folder, "0")
     eval_env = make_env(cell.env)
@@ -272,7 +276,8 @@ def _train(cell: Cell, folder: str, device: str, keep_checkpoints: bool) -> dict
         num_timesteps=int(model.num_timesteps),
         final_return=evaluation.last_return,
         best_return=float(evaluation.best_mean_reward),
-        minutes=(time.time() - runs[0]["time"]) / 60,
+        minutes=(seconds_before + time.time() - entry["time"]) / 60,
+        wall_minutes=(time.time() - runs[0]["time"]) / 60,
         attempts=runs,
     )
     env_ = model.get_env()
@@ -285,3 +290,16 @@ def _train(cell: Cell, folder: str, device: str, keep_checkpoints: bool) -> dict
 
         shutil.rmtree(checkpoint_folder, ignore_errors=True)
     return summary
+
+
+def _seconds_before(runs: list[dict[str, Any]], checkpoint: str) -> float:
+    """Training seconds up to a checkpoint: those of the attempt that wrote it, from its start to the checkpoint's
+    last file, plus the seconds that attempt had resumed with. Time spent after the checkpoint by an interrupted
+    attempt, and between attempts, does not count (nan if the writer's own count is unknown)."""
+    saved_at = max(os.path.getmtime(os.path.join(checkpoint, name)) for name in os.listdir(checkpoint))
+    writers = [run for run in runs if run["time"] <= saved_at]
+    if not writers:
+        return math.nan
+    writer = writers[-1]
+    before = writer.get("seconds_before", 0.0 if writer["start_step"] == 0 else math.nan)
+    return float(before) + saved_at - writer["time"]
