@@ -598,14 +598,14 @@ class Dreamer(OffPolicyAlgorithm):
         discounts = self.gamma * th.ones_like(rewards)
         if world_model.continue_model is not None:
             discounts = discounts * th.sigmoid(self._recomputed(world_model.continue_model, features[1:]))
-        values = self._recomputed(target_critic, features[1:])
-        returns = lambda_returns(rewards, values, discounts, self.td_lambda)
+        values = self._recomputed(target_critic, features)  # v(s_0 .. s_H), once: bootstrap values and baseline
+        returns = lambda_returns(rewards, values[1:], discounts, self.td_lambda)
         # weight of imagined step k: its discount gamma^k times the probability that the episode runs there
         # (times the start state's weight: 0 when the episode has ended at s_0)
         weights = th.cumprod(th.cat([start_weight.unsqueeze(0), discounts[:-1]]), 0).detach()
         objective = self.actor_entropy_coef * entropy
         if rho > 0:
-            advantage = ((returns - target_critic(features[:-1])) / scale).detach()
+            advantage = ((returns - values[:-1]) / scale).detach()
             objective = objective + rho * log_probs * advantage
         if rho < 1:
             objective = objective + (1 - rho) * returns / scale
