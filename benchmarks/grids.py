@@ -34,6 +34,27 @@ BENCHMARKS = {
     "multidiscrete": lambda seeds: make_grid(
         ["dreamerv2"], ["MultiDiscrete/CartPole-v1"], seeds, 30_000, "DREAMERV2_SMALL_VECTOR", **EVAL
     ),
+    # Dreamer from 64x64 pixels on one CPU core (SMALL_PIXELS): DMC cartpole-balance and walker-walk (one seed in the
+    # docs), 100k env steps (50k policy steps, action repeat 2), evaluated every 5k and checkpointed every 2.5k
+    **{
+        name: (
+            lambda seeds, env_id=env_id: make_grid(
+                ["dreamer"],
+                [env_id],
+                seeds,
+                50_000,
+                "SMALL_PIXELS",
+                policy="CnnPolicy",
+                eval_freq=5000,
+                n_eval_episodes=10,
+                checkpoint_freq=2500,
+            )
+        )
+        for name, env_id in (
+            ("pixels", "DMC/cartpole-balance-pixels-v0"),
+            ("walker_pixels", "DMC/walker-walk-pixels-v0"),
+        )
+    },
     # DreamerV3 with one preset on both vector tasks: Pendulum-v1 (20k policy steps) and CartPole-v1 (30k)
     "dreamerv3_pendulum": lambda seeds: make_grid(
         ["dreamerv3"], ["Pendulum-v1"], seeds, 20_000, "DREAMERV3_SMALL_VECTOR", **EVAL

@@ -24,6 +24,7 @@ from sb3_dreamer.presets import (
     DREAMERV3_MINATAR,
     DREAMERV3_SMALL_PIXELS,
     DREAMERV3_SMALL_VECTOR,
+    SMALL_PIXELS,
     SMALL_VECTOR,
     TINY,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "DREAMERV3_MINATAR",
     "DREAMERV3_SMALL_PIXELS",
     "DREAMERV3_SMALL_VECTOR",
+    "SMALL_PIXELS",
     "SMALL_VECTOR",
     "TINY",
     "CheckpointError",

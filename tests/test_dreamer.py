@@ -11,7 +11,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
-from sb3_dreamer import Dreamer, DreamerV2, Plan2Explore
+from sb3_dreamer import Dreamer, DreamerV2, DreamerV3, Plan2Explore
 from sb3_dreamer.common.checks import UnsupportedSpaceError
 from sb3_dreamer.common.rssm import LatentState
 from tests.envs import TINY, ActionRewardEnv
@@ -497,6 +497,8 @@ def test_v1_with_kl_balancing_and_categorical_latents():
         (DreamerV2, "DREAMERV2_SMALL_VECTOR", "MlpPolicy", "CartPole-v1"),
         (DreamerV2, "DREAMERV2_DMC", "CnnPolicy", "DMC/cartpole-swingup-pixels-v0"),
         (DreamerV2, "DREAMERV2_MINATAR", "CnnPolicy", "MinAtar/Breakout-image-v0"),
+        (Dreamer, "SMALL_PIXELS", "CnnPolicy", "DMC/cartpole-balance-pixels-v0"),
+        (DreamerV3, "DREAMERV3_SMALL_PIXELS", "CnnPolicy", "DMC/cartpole-balance-pixels-v0"),
     ],
 )
 def test_presets_build_and_update(algo, preset, policy, env_id):
@@ -506,7 +508,7 @@ def test_presets_build_and_update(algo, preset, policy, env_id):
 
     if env_id.startswith("MinAtar"):
         pytest.importorskip("minatar")
-    kwargs = getattr(presets, preset)
+    kwargs = {key: value for key, value in getattr(presets, preset).items() if key != "train_ratio"}
     quick = {"learning_starts": 40, "train_freq": 40, "gradient_steps": 1, "batch_size": 4, "sequence_length": 10}
     model = algo(policy, env_id, seed=0, **{**kwargs, **quick})
     model.learn(41)
