@@ -26,7 +26,7 @@ from sb3_dreamer.common.checkpoints import checkpoints
 from sb3_dreamer.grid import Cell, algorithms, load_results, make_grid, report, run_grid
 from sb3_dreamer.grid.__main__ import main
 from sb3_dreamer.grid.report import CellResult, _fmt, budget_table, interval_estimates, plot_profiles
-from sb3_dreamer.grid.train import ResumableMonitor, _seconds_before, attempts, train_cell
+from sb3_dreamer.grid.train import ResumableMonitor, _seconds_before, attempts, make_env, make_eval_env, train_cell
 
 TINY_EVAL = dict(eval_freq=100, n_eval_episodes=2)
 
@@ -212,6 +212,21 @@ def test_training_seconds_before_a_checkpoint(tmp_path):
     assert math.isnan(_seconds_before(runs, str(checkpoint)))  # older than every attempt
     os.utime(checkpoint / "b", (350.0, 350.0))
     assert math.isnan(_seconds_before([dict(start_step=200, time=300.0)], str(checkpoint)))  # writer's count unknown
+
+
+def test_eval_env_wrapped_as_the_training_env():
+    """The evaluation env of a pixel cell is wrapped as the training env is (channel-first images), so SB3's
+    EvalCallback does not warn that the two differ; vector envs stay as they are."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
+
+    from sb3_dreamer import Dreamer
+
+    for env_id, wrapper in (("DMC/cartpole-balance-pixels-v0", VecTransposeImage), ("Pendulum-v1", DummyVecEnv)):
+        eval_env, train_env = make_eval_env(Dreamer, env_id), Dreamer._wrap_env(make_env(env_id))
+        assert type(eval_env) is type(train_env) is wrapper
+        assert eval_env.observation_space == train_env.observation_space
+        eval_env.close()
+        train_env.close()
 
 
 def test_cell_interrupted_after_its_budget(tmp_path):

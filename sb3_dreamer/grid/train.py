@@ -166,6 +166,16 @@ def make_env(env_id: str, monitor_file: str | None = None, append: bool = False)
     return DummyVecEnv([lambda: env])
 
 
+def make_eval_env(cls: type, env_id: str) -> VecEnv:
+    """The evaluation environment, wrapped as the algorithm wraps its training env (channel-last images
+    transposed), so that SB3's ``EvalCallback`` sees the same type.
+
+    :param cls: the algorithm class
+    :param env_id: Gymnasium id
+    """
+    return cls._wrap_env(make_env(env_id), monitor_wrapper=False)
+
+
 def read_json(path: str) -> Any:
     """The JSON in a file, or None when the file does not exist."""
     if not os.path.isfile(path):
@@ -244,7 +254,7 @@ def _train(cell: Cell, folder: str, device: str, keep_checkpoints: bool) -> dict
         )
         file.write(json.dumps(entry) + "\n")
     monitor_file = os.path.join(folder, "0")
-    eval_env = make_env(cell.env)
+    eval_env = make_eval_env(cls, cell.env)
     evaluation = GridEvalCallback(
         eval_env,
         every=cell.eval_freq,
