@@ -4,6 +4,7 @@ Each benchmark is a list of cells (algorithm x environment x seed, preset, budge
 policy steps with 10 deterministic episodes). The chosen benchmarks run together as one grid, one CPU (one
 torch thread) per cell, checkpointed: run the same command again after an interruption and it resumes.
 Then the report (``results.csv``, ``report.md``, curves and profiles) is written into the output folder.
+``--random`` prints instead the random policy's returns on each cell's evaluation episodes.
 
     OMP_NUM_THREADS=1 python benchmarks/grids.py pendulum cartpole --output runs/benchmarks
     OMP_NUM_THREADS=1 python benchmarks/grids.py pendulum --output runs/benchmarks --address auto   # a cluster
@@ -19,7 +20,11 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from sb3_dreamer.grid import Cell, make_grid, report, run_grid
+import numpy as np
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from sb3_dreamer.grid import Cell, algorithms, make_grid, report, run_grid
+from sb3_dreamer.grid.train import EVAL_SEED_OFFSET, make_eval_env
 
 SEEDS = (0, 1, 2)
 EVAL = dict(eval_freq=2000, n_eval_episodes=10)
@@ -107,6 +112,22 @@ def cells(names: list[str], seeds: list[int]) -> list[Cell]:
     return [cell for name in names for cell in BENCHMARKS[name](seeds)]
 
 
+def random_returns(cell: Cell) -> np.ndarray:
+    """Returns of uniformly random actions on a cell's evaluation episodes: its evaluation env, seeded as each of
+    the cell's evaluations seeds it, for as many episodes (SB3's ``evaluate_policy``)."""
+    env = make_eval_env(algorithms()[cell.algo], cell.env)
+    env.action_space.seed(cell.seed)
+    env.seed(EVAL_SEED_OFFSET + cell.seed)
+
+    class RandomPolicy:
+        def predict(self, observation, state=None, episode_start=None, deterministic=False):
+            return np.array([env.action_space.sample() for _ in range(env.num_envs)]), None
+
+    returns, _ = evaluate_policy(RandomPolicy(), env, n_eval_episodes=cell.n_eval_episodes, return_episode_rewards=True)
+    env.close()
+    return np.asarray(returns, dtype=float)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("benchmarks", nargs="+", choices=sorted(BENCHMARKS))
@@ -117,7 +138,13 @@ def main() -> None:
     parser.add_argument("--cpus-per-cell", type=float, default=1)
     parser.add_argument("--gpus-per-cell", type=float, default=0)
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap replicates of the report")
+    parser.add_argument("--random", action="store_true", help="only print the random policy's evaluation returns")
     args = parser.parse_args()
+    if args.random:
+        for cell in cells(args.benchmarks, args.seeds):
+            returns = random_returns(cell)
+            print(f"random policy, {cell.env} seed {cell.seed}: mean {returns.mean():.2f} over {len(returns)} episodes")
+        return
     result = run_grid(
         cells(args.benchmarks, args.seeds),
         args.output,
