@@ -39,6 +39,7 @@ from sb3_dreamer.common.checks import (
     check_replay_buffer,
 )
 from sb3_dreamer.common.losses import frozen, kl_loss
+from sb3_dreamer.common.memory import keep_freed_memory
 from sb3_dreamer.common.policies import (
     Actor,
     Behavior,
@@ -354,6 +355,8 @@ class Dreamer(OffPolicyAlgorithm):
         progress_bar: bool = False,
     ) -> tuple[int, BaseCallback]:
         env_reset = reset_num_timesteps or self._last_obs is None
+        if self.device.type == "cpu":
+            keep_freed_memory()  # updates reuse their large activations without page faults (common/memory.py)
         result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         if env_reset:
             # The environments start new episodes: so do the beliefs and the replay streams.

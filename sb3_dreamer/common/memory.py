@@ -1,0 +1,44 @@
+"""CPU memory: let glibc's malloc keep freed memory for reuse.
+
+Every update allocates and frees the same large activations (tens of MB each: heads over ``H x N`` imagined
+states). glibc serves each block above its mmap threshold from a fresh ``mmap`` and returns it with ``munmap``
+when freed, so the next update's block faults in every page again. At sheeprl's DreamerV1 sizes from
+proprioception (one thread, AMD EPYC) that was about 700,000 minor page faults and 1.2 s of kernel time in a
+5.8 s update; with mmap off and no trimming, 30,000 faults and 4.8-4.9 s per update (bitwise the same
+computation), with a peak resident memory about 20% higher (2.2 GB against 1.8 GB), since the heap keeps what
+it held at its peak.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+import sys
+
+#: ``mallopt`` parameters (glibc's malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+
+#: environment variable that turns the setting off when ``"0"``
+ENV_VAR = "SB3_DREAMER_KEEP_FREED_MEMORY"
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory in the heap for reuse: no mmap for large blocks
+    (``M_MMAP_MAX=0``) and no trimming of the heap's top (``M_TRIM_THRESHOLD`` at its maximum). Process-wide and
+    applied once; :meth:`~sb3_dreamer.Dreamer.learn` calls it for models on a CPU.
+
+    :return: whether it applied: on Linux with glibc, unless the environment variable
+        ``SB3_DREAMER_KEEP_FREED_MEMORY`` is ``"0"``
+    """
+    if os.environ.get(ENV_VAR, "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
