@@ -279,6 +279,7 @@ def test_defaults_are_the_papers():
     assert model.actor_entropy_coef == 3e-4 and model.exploration_noise == 0
     assert model.reinforce_mix == 1.0  # REINFORCE for discrete actions
     assert DreamerV3("MlpPolicy", "Pendulum-v1").reinforce_mix == 0.0  # backpropagation for continuous ones
+    assert DreamerV3("MlpPolicy", "Pendulum-v1").policy.actor.std_bounds == (0.1, 1.0)  # the code's Normal actor
     assert (model.target_update_interval, model.tau, model.target_critic_regularizer) == (1, 0.02, 1.0)
     latent = policy.world_model.rssm.latent
     assert (latent.variables, latent.classes, latent.unimix) == (32, 32, 0.01)
@@ -287,6 +288,34 @@ def test_defaults_are_the_papers():
     assert isinstance(policy.critic.return_normalizer, PercentileReturnNormalizer)
     assert policy.world_model.decoder.observation_loss == "symlog_mse"
     assert policy.deterministic_size == 512 and policy.arch["actor"] == [512, 512]
+
+
+def test_continuous_actor_is_a_bounded_normal():
+    """Box actions (the authors' code, ``dist: normal``): a Normal with mean tanh(mu) and a std in [0.1, 1] at any
+    network output, exact entropy and log-probabilities, reparameterised unbounded samples that the env gets
+    clipped, and tanh(mu) as the deterministic action."""
+    from sb3_dreamer.common.policies import Actor
+
+    th.manual_seed(0)
+    actor = Actor(8, spaces.Box(-2.0, 2.0, (3,)), [16], nn.SiLU, std_bounds=(0.1, 1.0))
+    features = 50.0 * th.randn(64, 8)  # saturating outputs too
+    dist = actor(features)
+    mean, std = dist.base_dist.loc, dist.base_dist.scale
+    assert (std >= 0.1).all() and (std <= 1.0).all() and (mean.abs() <= 1).all()
+    raw_mean, raw_std = actor.net(features).chunk(2, -1)
+    th.testing.assert_close(mean, th.tanh(raw_mean))
+    th.testing.assert_close(std, 0.9 * th.sigmoid(raw_std + 2.0) + 0.1)
+    action, sample = actor.rsample(dist)
+    assert action is sample and action.requires_grad and (action.abs() > 1).any()  # unbounded samples
+    normal = th.distributions.Normal(mean, std)
+    th.testing.assert_close(actor.log_prob(dist, action), normal.log_prob(action).sum(-1))
+    th.testing.assert_close(actor.entropy(dist, action), normal.entropy().sum(-1))
+    assert th.equal(actor.mode(dist), th.tanh(raw_mean))
+    model = DreamerV3("MlpPolicy", "Pendulum-v1", size="XXS", seed=0)
+    env_action = model.policy.to_env_action(np.array([[3.0], [-0.5]], dtype=np.float32))
+    np.testing.assert_allclose(env_action, [[2.0], [-1.0]])  # clipped to the bounds, then scaled
+    with pytest.raises(ValueError, match="std_bounds"):
+        Actor(8, spaces.Box(-1.0, 1.0, (3,)), [16], nn.SiLU, std_bounds=(1.0, 0.1))
 
 
 def test_size_table():

@@ -26,6 +26,13 @@ def tanh_normal(mean: th.Tensor, std: th.Tensor) -> td.Independent:
     )
 
 
+def bounded_normal(mean: th.Tensor, std: th.Tensor) -> td.Independent:
+    """Diagonal Gaussian of DreamerV3's continuous actor (the authors' code, ``dist: normal``): its mean is
+    ``tanh`` of the network's output and its std is bounded by the caller; samples are reparameterised and
+    unbounded (the environment clips them), its entropy and log-probabilities exact."""
+    return td.Independent(td.Normal(mean, std, validate_args=False), 1, validate_args=False)
+
+
 #: standard-normal quantiles at which :func:`tanh_normal_mode` evaluates the density
 _MODE_GRID = th.linspace(-3.0, 3.0, 121)
 

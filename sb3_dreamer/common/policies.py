@@ -32,6 +32,7 @@ from sb3_dreamer.common.checks import (
 from sb3_dreamer.common.distributions import (
     BernoulliStraightThrough,
     MultiOneHotStraightThrough,
+    bounded_normal,
     inverse_softplus,
     one_hot_mode,
     one_hot_straight_through,
@@ -81,6 +82,9 @@ class Actor(nn.Module):
     As in Dreamer V1 (Sec. 3), the Gaussian mean is soft-clipped to [-5, 5] and the std before the tanh
     starts near ``init_std`` (5 in the paper, so that early actions spread over the whole range). ``norm``
     normalises its hidden layers and ``unimix`` mixes the uniform distribution into its categoricals (DreamerV3).
+    With ``std_bounds`` Box actions follow DreamerV3 instead: a Normal with mean ``tanh(mu)`` and a std in
+    ``[low, high]`` (``(high - low) sigmoid(s + 2) + low``), whose samples the model takes as they are and the
+    environment gets clipped to its bounds; its entropy is exact.
     """
 
     def __init__(
@@ -92,9 +96,12 @@ class Actor(nn.Module):
         init_std: float = 5.0,
         norm: str | None = None,
         unimix: float = 0.0,
+        std_bounds: tuple[float, float] | None = None,
     ):
         super().__init__()
-        self.unimix = unimix
+        if std_bounds is not None and not 0 < std_bounds[0] < std_bounds[1]:
+            raise ValueError(f"std_bounds must be (low, high) with 0 < low < high, got {std_bounds}.")
+        self.unimix, self.std_bounds = unimix, std_bounds
         #: whether the actions are one-hot or binary vectors (straight-through samples, exact entropies)
         self.discrete = not isinstance(action_space, spaces.Box)
         self.action_dim = action_dim(action_space)
@@ -120,6 +127,9 @@ class Actor(nn.Module):
                 th.cat([unimix_logits(part, self.unimix) for part in out.split(self.sizes, -1)], -1), self.sizes
             )
         mean, std = out.chunk(2, dim=-1)
+        if self.std_bounds is not None:
+            low, high = self.std_bounds
+            return bounded_normal(th.tanh(mean), (high - low) * th.sigmoid(std + 2.0) + low)
         mean = 5.0 * th.tanh(mean / 5.0)
         std = nn.functional.softplus(std + self.raw_init_std) + 1e-4
         return tanh_normal(mean, std)
@@ -128,7 +138,7 @@ class Actor(nn.Module):
         """A reparameterised (Box) or straight-through (the others) action, and the sample it came from: the
         Gaussian sample ``x`` before the tanh for Box actions, the action itself otherwise. REINFORCE scores
         the action at that sample (:meth:`log_prob`)."""
-        if self.discrete:
+        if self.discrete or self.std_bounds is not None:
             action = dist.rsample()
             return action, action
         pre_tanh = dist.base_dist.base_dist.rsample()  # type: ignore[attr-defined]
@@ -137,15 +147,24 @@ class Actor(nn.Module):
     def log_prob(self, dist: td.Distribution, sample: th.Tensor) -> th.Tensor:
         """``ln q(a|s)`` of the action that ``sample`` (from :meth:`rsample`) gave: for Box actions the tanh-Normal
         density at the pre-tanh sample, with the tanh's correction there; exact for the others."""
-        if self.discrete:
+        if self.discrete or self.std_bounds is not None:
             return dist.log_prob(sample)
         return tanh_normal_log_prob(dist, sample)  # type: ignore[arg-type]
+
+    def entropy(self, dist: td.Distribution, sample: th.Tensor) -> th.Tensor:
+        """The entropy of ``q(.|s)``: exact, except for the tanh-Normal, which has no closed form: there the
+        reparameterised estimate ``-ln q(a|s)`` at the action that ``sample`` gave."""
+        if self.discrete or self.std_bounds is not None:
+            return dist.entropy()
+        return -self.log_prob(dist, sample)
 
     def mode(self, dist: td.Distribution) -> th.Tensor:
         """The most likely action (deterministic acting): the argmax one-hot (per slice), the more likely value
         of each bit, or the tanh-Normal's mode."""
         if len(self.sizes) == 1:
             return one_hot_mode(dist)  # type: ignore[arg-type]
+        if self.std_bounds is not None:
+            return dist.mean.clamp(-1.0, 1.0)  # tanh(mu): inside the bounds already
         return dist.mode if self.discrete else tanh_normal_mode(dist)  # type: ignore[arg-type]
 
     def explore(self, action: th.Tensor, amount: float) -> th.Tensor:
@@ -159,9 +178,9 @@ class Actor(nn.Module):
             return th.where(replace, th.randint_like(action, 2), action)
         parts = []
         for part in action.split(self.sizes, dim=-1):
-            random = nn.functional.one_hot(
-                th.randint(part.shape[-1], part.shape[:-1], device=part.device), part.shape[-1]
-            ).to(part.dtype)
+            random = nn.functional.one_hot(th.randint(part.shape[-1], part.shape[:-1], device=part.device), part.shape[-1]).to(
+                part.dtype
+            )
             replace = th.rand(part.shape[:-1], device=part.device) < amount
             parts.append(th.where(replace.unsqueeze(-1), random, part))
         return th.cat(parts, dim=-1)
@@ -246,6 +265,8 @@ class DreamerPolicy(BasePolicy):
     :param continue_model: learn a ContinueModel that predicts episode termination
     :param target_critic: keep a slow copy of the critic for the lambda-return targets
     :param actor_init_std: initial std of the actor's Gaussian before the tanh (Box actions)
+    :param actor_std_bounds: None (the tanh-Normal actor of Dreamer V1 and V2), or ``(low, high)``: DreamerV3's
+        Normal actor for Box actions, mean ``tanh(mu)`` and std in ``[low, high]`` ((0.1, 1) in the paper's code)
     :param norm: None (Dreamer V1, V2), or ``"layer"``/``"rms"``: LayerNorm or RMSNorm after every hidden layer of
         every MLP, CNN and the GRU (DreamerV3)
     :param symlog_inputs: feed vector observations through symlog into the encoder (DreamerV3)
@@ -285,6 +306,7 @@ class DreamerPolicy(BasePolicy):
         continue_model: bool = True,
         target_critic: bool = False,
         actor_init_std: float = 5.0,
+        actor_std_bounds: tuple[float, float] | None = None,
         norm: str | None = None,
         symlog_inputs: bool = False,
         observation_loss: str = "gaussian",
@@ -320,7 +342,7 @@ class DreamerPolicy(BasePolicy):
         self.cnn_layout = cnn_layout
         self.use_continue_model = continue_model
         self.use_target_critic = target_critic
-        self.actor_init_std = actor_init_std
+        self.actor_init_std, self.actor_std_bounds = actor_init_std, actor_std_bounds
         if norm is not None and norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS} or None, got {norm!r}.")
         if observation_loss not in OBSERVATION_LOSSES:
@@ -378,7 +400,14 @@ class DreamerPolicy(BasePolicy):
         """A fresh actor, critic (and slow target critic) and their optimizers, sized for the model state."""
         features = self.world_model.rssm.feature_size
         actor = Actor(
-            features, self.action_space, self.arch["actor"], self.activation_fn, self.actor_init_std, self.norm, self.unimix
+            features,
+            self.action_space,
+            self.arch["actor"],
+            self.activation_fn,
+            self.actor_init_std,
+            self.norm,
+            self.unimix,
+            self.actor_std_bounds,
         )
 
         def make_critic() -> Critic:
@@ -452,6 +481,7 @@ class DreamerPolicy(BasePolicy):
             continue_model=self.use_continue_model,
             target_critic=self.use_target_critic,
             actor_init_std=self.actor_init_std,
+            actor_std_bounds=self.actor_std_bounds,
             norm=self.norm,
             symlog_inputs=self.symlog_inputs,
             observation_loss=self.observation_loss,

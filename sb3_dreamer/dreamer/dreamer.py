@@ -628,8 +628,7 @@ class Dreamer(OffPolicyAlgorithm):
 
         :return: features of ``s_0 .. s_H`` ``(H + 1, N, F)``; at ``s_0 .. s_{H-1}``: the actions taken
             ``(H, N, A)``, their log-probabilities at fixed actions (REINFORCE; zeros when ``reinforce_mix`` is 0)
-            ``(H, N)``, and the actor's entropy ``(H, N)``: exact for Discrete actions, the reparameterised
-            estimate ``-ln q(a|s)`` for Box actions
+            ``(H, N)``, and the actor's entropy ``(H, N)`` (:meth:`~sb3_dreamer.common.policies.Actor.entropy`)
         """
         rssm, reinforce = self.policy.world_model.rssm, self.reinforce_mix > 0
 
@@ -637,7 +636,7 @@ class Dreamer(OffPolicyAlgorithm):
             state = LatentState(deter, stoch)
             dist = actor(state.features.detach())
             action, sample = actor.rsample(dist)
-            entropy = dist.entropy() if actor.discrete else -actor.log_prob(dist, sample)
+            entropy = actor.entropy(dist, sample)
             log_prob = actor.log_prob(dist, sample.detach()) if reinforce else th.zeros_like(entropy)
             return (*rssm.imagine_step(state, action), action, entropy, log_prob)
 

@@ -51,7 +51,8 @@ V3_NET_ARCH: dict[str, list[int]] = {key: [512] * 2 for key in DEFAULT_NET_ARCH}
 
 class DreamerV3Policy(DreamerPolicy):
     """:class:`DreamerPolicy` with DreamerV3's components and its size S; every argument is :class:`DreamerPolicy`'s.
-    The world model's Adam uses epsilon 1e-8, the actor's and critic's 1e-5 (Appendix B)."""
+    The world model's Adam uses epsilon 1e-8, the actor's and critic's 1e-5 (Appendix B). Box actions follow the
+    authors' code: a Normal with mean tanh(mu) and std in [0.1, 1], clipped by the environment."""
 
     default_net_arch: ClassVar[dict[str, list[int]]] = V3_NET_ARCH
 
@@ -73,6 +74,7 @@ class DreamerV3Policy(DreamerPolicy):
         unimix: float = 0.01,
         return_normalization: bool = True,
         actor_init_std: float = 1.0,
+        actor_std_bounds: tuple[float, float] | None = (0.1, 1.0),
         optimizer_kwargs: dict[str, Any] | None = None,
         behavior_optimizer_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -94,6 +96,7 @@ class DreamerV3Policy(DreamerPolicy):
             unimix=unimix,
             return_normalization=return_normalization,
             actor_init_std=actor_init_std,
+            actor_std_bounds=actor_std_bounds,
             optimizer_kwargs={"eps": 1e-8} if optimizer_kwargs is None else optimizer_kwargs,
             behavior_optimizer_kwargs={"eps": 1e-5} if behavior_optimizer_kwargs is None else behavior_optimizer_kwargs,
             **kwargs,
