@@ -43,28 +43,14 @@ SMALL_VECTOR: dict[str, Any] = dict(
 #: 16 x 50, imagination from 256 posterior states, a 5000-frame prefill (2500 policy steps at action repeat 2) and
 #: train ratio 64 (an update of 800 replayed steps every 12.5 policy steps), in ``"auto"`` precision (bf16 where
 #: the CPU runs it natively). ``Dreamer("CnnPolicy", "DMC/cartpole-balance-pixels-v0", **SMALL_PIXELS)``.
-SMALL_PIXELS: dict[str, Any] = dict(
-    batch_size=16,
-    sequence_length=50,
-    train_ratio=64,
-    learning_starts=2500,
-    imagination_starts=256,
-    actor_learning_rate=3e-4,
-    critic_learning_rate=3e-4,
-    actor_entropy_coef=1e-2,
-    free_nats=1.0,
-    target_update_interval=100,
-    precision="auto",
-    policy_kwargs=dict(
-        deterministic_size=128,
-        stochastic_size=16,
-        hidden_size=128,
-        net_arch=[128, 128],
-        activation_fn=nn.ELU,
-        actor_init_std=1.0,
-        cnn_depth=16,
-    ),
-)
+SMALL_PIXELS: dict[str, Any] = {
+    **{key: value for key, value in SMALL_VECTOR.items() if key not in ("train_freq", "gradient_steps")},
+    "train_ratio": 64,
+    "learning_starts": 2500,
+    "imagination_starts": 256,
+    "precision": "auto",
+    "policy_kwargs": {**SMALL_VECTOR["policy_kwargs"], "cnn_depth": 16},
+}
 
 #: Tiny networks and an early start, for smoke checks of a whole pipeline (examples' ``--tiny``, tests):
 #: trains within seconds and learns nothing useful.
