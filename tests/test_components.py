@@ -2,6 +2,7 @@
 
 import math
 import os
+import pickle
 import subprocess
 import sys
 
@@ -236,6 +237,30 @@ def test_replay_stores_pixels_once_as_uint8():
     assert np.array_equal(buffer.observations[:2, 0], frames[:, 0])
     batch = buffer.sample(4, sequence_length=2)
     assert batch.observations[OBS_KEY].dtype == th.uint8 and batch.observations[OBS_KEY].shape == (4, 2, 3, 64, 64)
+
+
+def test_replay_pickles_only_the_rows_written():
+    image = spaces.Box(0, 255, (3, 64, 64), np.uint8)
+    buffer = SequenceReplayBuffer(100_000, image, spaces.Box(-1, 1, (2,)), device="cpu", n_envs=2)
+    frames = np.random.randint(0, 256, (11, 2, 3, 64, 64), dtype=np.uint8)
+    for t in range(10):
+        done = np.array([t == 4, False], dtype=np.float32)
+        buffer.add(frames[t], frames[t + 1], np.full((2, 2), t / 10), np.full(2, t), done, [{}, {}])
+    pickled = pickle.dumps(buffer)
+    assert len(pickled) < 30 * 2 * 3 * 64 * 64  # about 12 rows of 2 streams, not the 50k-row capacity (2.4 GB)
+    loaded = pickle.loads(pickled)
+    assert loaded.observations.shape == buffer.observations.shape and loaded.actions.shape == buffer.actions.shape
+    for name in ("observations", "actions", "rewards", "dones", "timeouts", "is_first"):
+        assert np.array_equal(getattr(loaded, name), getattr(buffer, name)), name
+    assert loaded.size() == buffer.size() and np.array_equal(loaded.env_pos, buffer.env_pos)
+    batches = []
+    for copy in (buffer, loaded):  # the loaded buffer goes on as the original would
+        copy.add(frames[10], frames[0], np.ones((2, 2)), np.ones(2), np.zeros(2), [{}, {}])
+        np.random.seed(0)
+        batches.append(copy.sample(8, sequence_length=5))
+    assert np.array_equal(loaded.observations, buffer.observations)
+    for a, b in zip(*batches, strict=True):
+        assert all(th.equal(a[k], b[k]) for k in a) if isinstance(a, dict) else th.equal(a, b)
 
 
 def test_replay_sampling_short_buffer_and_dict():
