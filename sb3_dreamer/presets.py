@@ -151,11 +151,12 @@ DREAMERV2_SMALL_VECTOR: dict[str, Any] = dict(
 #: ``DreamerV3("MlpPolicy", env, **DREAMERV3_SMALL_VECTOR)``.
 DREAMERV3_SMALL_VECTOR: dict[str, Any] = dict(size="XXS", train_ratio=128, precision="auto")
 
-#: DreamerV3 for DeepMind Control from 64 x 64 pixels on a CPU: size XXS and train ratio 64, so that 100k env steps
-#: (50k policy steps) take under 4 hours on one core: an update of 16 x 64 images takes about 1.9 s in bf16 (3.2 s in
-#: float32), one every 16 policy steps, and rendering a frame 15-40 ms. ``DreamerV3("CnnPolicy", env,
-#: **DREAMERV3_SMALL_PIXELS)``.
-DREAMERV3_SMALL_PIXELS: dict[str, Any] = dict(size="XXS", train_ratio=64, precision="auto")
+#: DreamerV3 for DeepMind Control from 64 x 64 pixels on a CPU: size XXS and train ratio 128, as for vectors. 100k env
+#: steps (50k policy steps) take about 3.5 hours on one core with native bf16: an update of 16 x 64 images takes
+#: about 1.75 s in bf16 (2.7 s in float32), one every 8 policy steps, and rendering a frame 15-40 ms. At train ratio
+#: 64 the world model had not learned to draw the cart after 1,700 updates (docs/benchmarks.md).
+#: ``DreamerV3("CnnPolicy", env, **DREAMERV3_SMALL_PIXELS)``.
+DREAMERV3_SMALL_PIXELS: dict[str, Any] = dict(size="XXS", train_ratio=128, precision="auto")
 
 #: DreamerV3 for DeepMind Control from pixels or proprioception: the paper's size S and train ratio 512 (one update of
 #: 16 x 64 every 2 policy steps). ``DreamerV3("CnnPolicy", env, **DREAMERV3_DMC)``.
