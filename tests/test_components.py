@@ -232,8 +232,10 @@ def test_replay_stores_pixels_once_as_uint8():
     raw = 3 * 64 * 64
     per_row = buffer.nbytes / buffer.buffer_size
     assert raw <= per_row <= 1.02 * raw
+    assert buffer.stored_nbytes == 0
     frames = np.random.randint(0, 256, (2, 1, 3, 64, 64), dtype=np.uint8)
     buffer.add(frames[0], frames[1], np.zeros((1, 6)), np.zeros(1), np.zeros(1), [{}])
+    assert buffer.stored_nbytes == 2 * buffer.nbytes // buffer.buffer_size  # two rows: the first frame and the next
     assert np.array_equal(buffer.observations[:2, 0], frames[:, 0])
     batch = buffer.sample(4, sequence_length=2)
     assert batch.observations[OBS_KEY].dtype == th.uint8 and batch.observations[OBS_KEY].shape == (4, 2, 3, 64, 64)

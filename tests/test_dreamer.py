@@ -390,7 +390,8 @@ def test_logs_losses_and_world_model_pictures(tmp_path):
     frames = iio.imread(video.encoded_image_string, index=None)
     assert frames.shape == (10, 2 * 16, 2 * 3 * 16, 3)  # sequence_length frames
     assert len(events.Images("world_model/open_loop_observation")) == len(events.Images("world_model/open_loop_vectors"))
-    assert {"train/kl", "train/train_ratio", "replay/bytes", "rollout/ep_rew_mean"} <= set(events.Tags()["scalars"])
+    scalars = {"train/kl", "train/train_ratio", "replay/bytes", "replay/capacity_bytes", "rollout/ep_rew_mean"}
+    assert scalars <= set(events.Tags()["scalars"])
 
 
 def _events(log_dir):

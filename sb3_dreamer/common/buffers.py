@@ -182,10 +182,15 @@ class SequenceReplayBuffer(ReplayBuffer):
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the buffer's arrays (its bound: allocated up front, filled lazily)."""
+        """Bytes of the buffer's arrays at full capacity (its bound: allocated up front, filled lazily)."""
         arrays = [self.actions, self.rewards, self.dones, self.timeouts, self.is_first]
         obs = self.observations.values() if isinstance(self.observations, dict) else [self.observations]
         return sum(a.nbytes for a in [*arrays, *obs])
+
+    @property
+    def stored_nbytes(self) -> int:
+        """Bytes of the rows stored so far: what the buffer holds in memory, and about what a checkpoint writes."""
+        return self.nbytes * self.size() // (self.buffer_size * self.n_envs)
 
     def stream_sizes(self) -> np.ndarray:
         """Rows stored in each environment's stream."""

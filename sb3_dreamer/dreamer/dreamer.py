@@ -453,7 +453,8 @@ class Dreamer(OffPolicyAlgorithm):
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/learning_rate", self.lr_schedule(progress))
         self.logger.record("replay/size", self.replay_buffer.size())
-        self.logger.record("replay/bytes", self.replay_buffer.nbytes)
+        self.logger.record("replay/bytes", self.replay_buffer.stored_nbytes)
+        self.logger.record("replay/capacity_bytes", self.replay_buffer.nbytes)
 
     def _updates_due(self, batch_size: int) -> int:
         """Updates that bring the replayed steps since ``learning_starts`` to the largest multiple of
