@@ -119,3 +119,18 @@ def test_summary_against_sheeprl(speed):
     assert "[proprio] sheeprl DreamerV1: 0.250 (1 env)" in block
     assert "[proprio] ours, fp32 500 (0.500 of sheeprl float32); ours, bf16-mixed 500" in block
     assert block.splitlines()[-1] == "CPU capability: AVX512 (Test CPU; native bf16: yes; 1 thread(s))"
+
+
+def test_reconstruct_draws_truth_above_reconstruction(tmp_path):
+    """benchmarks/reconstruct.py on a saved pixel model: a picture of two rows of frames, and the error printed."""
+    from sb3_dreamer import TINY, Dreamer
+
+    Dreamer("CnnPolicy", "DMC/cartpole-balance-pixels-v0", seed=0, **TINY).save(tmp_path / "model")
+    picture = tmp_path / "picture.png"
+    command = [sys.executable, str(ROOT / "benchmarks" / "reconstruct.py"), str(tmp_path / "model.zip"), "--steps", "12"]
+    command += ["--every", "4", "--scale", "1", "--output", str(picture)]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
+    assert "summed squared error per frame" in result.stdout
+    from PIL import Image
+
+    assert Image.open(picture).size == (3 * 64, 2 * 64)  # frames 0, 4 and 8 side by side; truth above reconstruction
