@@ -183,7 +183,7 @@ class SequenceReplayBuffer(ReplayBuffer):
     @property
     def nbytes(self) -> int:
         """Bytes of the buffer's arrays at full capacity (its bound: allocated up front, filled lazily)."""
-        arrays = [self.actions, self.rewards, self.dones, self.timeouts, self.is_first]
+        arrays = [getattr(self, name) for name in self._ROW_ARRAYS]
         obs = self.observations.values() if isinstance(self.observations, dict) else [self.observations]
         return sum(a.nbytes for a in [*arrays, *obs])
 
