@@ -97,8 +97,15 @@ def test_categorical_latent_is_one_hot_with_straight_through_gradients():
     expected = th.autograd.grad((probs * weights.unflatten(-1, (3, 4))).sum(), probs)[0]
     jacobian_product = probs.detach() * (expected - (probs.detach() * expected).sum(-1, keepdim=True))
     assert th.allclose(logits.grad, jacobian_product.flatten(-2), atol=1e-6)
-    mode = latent.sample(logits, deterministic=True).unflatten(-1, (3, 4))
-    assert th.equal(mode.argmax(-1), logits.detach().unflatten(-1, (3, 4)).argmax(-1))
+    probs = logits.detach().unflatten(-1, (3, 4)).softmax(-1)
+    mean = latent.sample(logits, deterministic=True).unflatten(-1, (3, 4))
+    assert th.allclose(mean, probs)  # by default the mean, the class probabilities
+    mixed = CategoricalLatent(variables=3, classes=4, unimix=0.01).sample(logits, deterministic=True).unflatten(-1, (3, 4))
+    assert th.allclose(mixed, 0.99 * probs + 0.01 / 4, atol=1e-6)
+    mode = CategoricalLatent(3, 4, deterministic="mode").sample(logits, deterministic=True).unflatten(-1, (3, 4))
+    assert th.equal(mode, th.nn.functional.one_hot(probs.argmax(-1), 4).float())
+    with pytest.raises(ValueError, match="deterministic must be one of"):
+        CategoricalLatent(3, 4, deterministic="sample")
 
 
 def test_straight_through_gradient():

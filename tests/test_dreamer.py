@@ -108,8 +108,13 @@ def test_predict_state_and_episode_start(algo):
     obs = np.random.default_rng(0).uniform(-1, 1, (3, 3)).astype(np.float32)
     action, state = model.predict(obs, deterministic=True)
     assert action.shape == (3, 1)
-    stoch = 4 if algo is Dreamer else 4 * 32  # V2: 4 categorical variables of 32 classes, one-hot
+    stoch = 4 if algo is Dreamer else 4 * 32  # V2: 4 categorical variables of 32 classes
     assert [s.shape for s in state] == [(3, 16), (3, stoch), (3, 1)]
+    if algo is not Dreamer:  # deterministic acting keeps the categoricals' means, not argmax one-hots
+        probs = state[1].reshape(3, 4, 32)
+        assert np.allclose(probs.sum(-1), 1, atol=1e-5) and (probs < 0.999).any() and (probs > 0).all()
+        _, sampled = model.predict(obs)
+        assert set(np.unique(sampled[1])) <= {0.0, 1.0}  # stochastic acting samples one-hots
     fresh, fresh_state = model.predict(obs, deterministic=True)
     # continue from the state, resetting only row 1: row 1 matches a fresh start, the others do not
     cont, cont_state = model.predict(obs, state=state, episode_start=np.array([False, True, False]), deterministic=True)

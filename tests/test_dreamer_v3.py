@@ -485,6 +485,10 @@ def test_predict_state_and_episode_start():
     action, state = model.predict(obs, deterministic=True)
     assert action.shape == (3, 1) and model.action_space.contains(action[0])
     assert [s.shape for s in state] == [(3, 16), (3, 4 * 32), (3, 1)]
+    assert set(np.unique(state[1])) == {0.0, 1.0}  # DreamerV3 acts on the latent's modes (deterministic_latent)
+    kwargs = {**TINY, "policy_kwargs": {**TINY["policy_kwargs"], "deterministic_latent": "mean"}}
+    mean = DreamerV3("MlpPolicy", "Pendulum-v1", seed=0, **kwargs)
+    assert not set(np.unique(mean.predict(obs, deterministic=True)[1][1])) <= {0.0, 1.0}
     fresh, fresh_state = model.predict(obs, deterministic=True)
     cont, cont_state = model.predict(obs, state=state, episode_start=np.array([False, True, False]), deterministic=True)
     assert np.allclose(cont_state[0][1], fresh_state[0][1]) and np.allclose(cont[1], fresh[1])

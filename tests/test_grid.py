@@ -25,6 +25,7 @@ import pytest
 from sb3_dreamer.common.checkpoints import checkpoints
 from sb3_dreamer.grid import Cell, algorithms, load_results, make_grid, report, run_grid
 from sb3_dreamer.grid.__main__ import main
+from sb3_dreamer.grid.evaluate import evaluate_cell
 from sb3_dreamer.grid.report import CellResult, _fmt, budget_table, interval_estimates, plot_profiles
 from sb3_dreamer.grid.train import ResumableMonitor, _seconds_before, attempts, make_env, make_eval_env, train_cell
 
@@ -252,6 +253,24 @@ def test_cell_interrupted_after_its_budget(tmp_path):
     with pytest.raises(ValueError, match="holds another cell"):
         os.remove(os.path.join(folder, "done.json"))
         train_cell(dataclasses.replace(cell, preset="SMALL_VECTOR"), folder)
+
+
+def test_evaluate_replays_the_last_evaluation(tmp_path, capsys):
+    """``grid evaluate`` plays a finished cell's last evaluation again on the same seeded episodes: a cell that
+    never trained (learning_starts beyond its budget) reproduces its recorded return exactly."""
+    cell = Cell("dreamerv2", "CartPole-v1", 1, 200, preset="TINY", kwargs={"learning_starts": 10_000}, eval_freq=200)
+    output = str(tmp_path / "grid")
+    train_cell(cell, cell.folder(output))
+    assert main(["evaluate", output]) == 0
+    assert "| dreamerv2 | CartPole-v1 | 1 | 200 |" in capsys.readouterr().out
+    with open(os.path.join(output, "reevaluation.csv")) as file:
+        (row,) = list(csv.DictReader(file))
+    with np.load(os.path.join(cell.folder(output), "evaluations.npz")) as data:
+        recorded = data["results"][-1]
+    assert float(row["recorded_return"]) == float(row["return_now"]) == pytest.approx(recorded.mean())
+    assert [float(value) for value in row["episode_returns"].split()] == list(recorded)
+    with pytest.raises(FileNotFoundError, match="not a grid cell"):
+        evaluate_cell(str(tmp_path))
 
 
 def test_imports_stay_lazy(monkeypatch, tmp_path):

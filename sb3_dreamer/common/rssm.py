@@ -64,17 +64,25 @@ class GaussianLatent(nn.Module):
         return dist.mean if deterministic else dist.rsample()
 
 
+#: what a deterministic categorical ``z_t`` is (:class:`CategoricalLatent`)
+DETERMINISTIC_LATENTS = ("mean", "mode")
+
+
 class CategoricalLatent(nn.Module):
     """DreamerV2's stochastic state (Sec. 2.1, Fig. 2): ``variables`` one-hot categoricals of ``classes``
     classes each, flattened to one vector; samples pass straight-through gradients (Algorithm 1).
 
     :param unimix: DreamerV3's uniform mix (0.01): each categorical is ``(1 - unimix) softmax + unimix / K``,
         for the prior and the posterior alike, so that no class has a probability below ``unimix / K``
+    :param deterministic: what a deterministic ``z_t`` is: ``"mean"``, each categorical's class probabilities, or
+        ``"mode"``, its most likely class as a one-hot
     """
 
-    def __init__(self, variables: int = 32, classes: int = 32, unimix: float = 0.0) -> None:
+    def __init__(self, variables: int = 32, classes: int = 32, unimix: float = 0.0, deterministic: str = "mean") -> None:
         super().__init__()
-        self.variables, self.classes, self.unimix = variables, classes, unimix
+        if deterministic not in DETERMINISTIC_LATENTS:
+            raise ValueError(f"deterministic must be one of {DETERMINISTIC_LATENTS}, got {deterministic!r}.")
+        self.variables, self.classes, self.unimix, self.deterministic = variables, classes, unimix, deterministic
         self.size = self.param_size = variables * classes
 
     def dist(self, params: th.Tensor) -> td.Independent:
@@ -83,10 +91,15 @@ class CategoricalLatent(nn.Module):
         return td.Independent(one_hot_straight_through(logits), 1, validate_args=False)
 
     def sample(self, params: th.Tensor, deterministic: bool = False) -> th.Tensor:
-        """A straight-through one-hot sample of ``z_t`` (each variable's most likely class when ``deterministic``),
-        flattened to ``variables * classes``."""
+        """A straight-through one-hot sample of ``z_t``, flattened to ``variables * classes``; when
+        ``deterministic``, the mean (class probabilities) or the mode (argmax one-hot), as set at construction."""
         dist = self.dist(params)
-        sample = one_hot_mode(dist.base_dist) if deterministic else dist.rsample()
+        if not deterministic:
+            sample = dist.rsample()
+        elif self.deterministic == "mean":
+            sample = dist.base_dist.probs
+        else:
+            sample = one_hot_mode(dist.base_dist)
         return sample.flatten(-2)
 
 

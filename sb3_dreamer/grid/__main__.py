@@ -3,6 +3,7 @@
     python -m sb3_dreamer.grid run --algo dreamer --env Pendulum-v1 MountainCarContinuous-v0 --seeds 0 1 2 \\
         --steps 20000 --preset SMALL_VECTOR --output runs/grid [--kwargs '{...}'] [--address auto]
     python -m sb3_dreamer.grid report runs/grid [--normalize '{"Pendulum-v1": [-1400, 0], ...}']
+    python -m sb3_dreamer.grid evaluate runs/grid     # the finished cells' last evaluations, played again
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _literal(text: str) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``run`` and ``report`` subcommands."""
+    """The ``run``, ``report`` and ``evaluate`` subcommands."""
     parser = argparse.ArgumentParser(prog="python -m sb3_dreamer.grid", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -64,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--reps", type=int, default=2000, help="bootstrap replicates")
     rep.add_argument("--ci", type=float, default=0.95, help="coverage of the confidence intervals")
     rep.add_argument("--no-plots", action="store_true")
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="play each finished cell's last evaluation again with its final model and the code installed now "
+        "(writes reevaluation.csv)",
+    )
+    evaluate.add_argument("output")
+    evaluate.add_argument("--device", default="cpu")
     return parser
 
 
@@ -102,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(result.failed)} failed. Report: python -m sb3_dreamer.grid report {args.output}"
         )
         return 1 if result.failed else 0
+    if args.command == "evaluate":
+        from sb3_dreamer.grid.evaluate import evaluate_grid, format_reevaluations
+
+        print(format_reevaluations(evaluate_grid(args.output, args.device)))
+        return 0
     print(report(args.output, args.budgets, args.normalize, reps=args.reps, size=args.ci, plots=not args.no_plots))
     return 0
 
