@@ -1,0 +1,78 @@
+"""How a saved model plays DMC cartpole: the simulator's pole and cart state behind each deterministic episode.
+
+cartpole's reward is ``(1 + cos) / 2`` for the pole's angle times factors for a centred cart, small control and a
+slow pole, so a return can come from balancing or from spinning the pole. Per episode this prints the return, how
+far the pole's hinge turned (in turns; 0 for a pole that never falls over), the mean pole cosine, the largest cart
+distance from the centre, the mean pole angular speed and the share of actions beyond 0.9 in magnitude, all read
+from the env's dm_control physics after each policy step.
+
+    MUJOCO_GL=egl OMP_NUM_THREADS=1 python benchmarks/cartpole_states.py runs/v1_pixels/dreamer/\\
+DMC-cartpole-balance-pixels-v0_0/DMC-cartpole-balance-pixels-v0.zip --algo dreamer --episodes 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_dreamer import Dreamer, DreamerV2, DreamerV3, Plan2Explore
+
+ALGOS = {"dreamer": Dreamer, "dreamerv2": DreamerV2, "dreamerv3": DreamerV3, "plan2explore": Plan2Explore}
+
+
+def episode_states(model: Dreamer, env_id: str, seed: int) -> dict[str, float]:
+    """Play one deterministic episode of a DMC cartpole env (seeded) and summarise the simulator's state."""
+    env = model._wrap_env(make_vec_env(env_id, n_envs=1, seed=seed))
+    inner = env
+    while hasattr(inner, "venv"):
+        inner = inner.venv
+    physics = inner.envs[0].unwrapped._physics  # type: ignore[attr-defined]
+    obs, state, start = env.reset(), None, np.array([True])
+    episode_return, angles, cosines, positions, speeds, large = 0.0, [], [], [], [], []
+    done = False
+    while not done:
+        action, state = model.predict(obs, state, start, deterministic=True)
+        obs, reward, dones, _ = env.step(action)
+        episode_return, start, done = episode_return + float(reward[0]), dones, bool(dones[0])
+        if done:  # the VecEnv has reset the physics: its state belongs to the next episode
+            break
+        angles.append(float(physics.named.data.qpos["hinge_1"][0]))
+        cosines.append(float(np.ravel(physics.pole_angle_cosine())[0]))
+        positions.append(abs(float(physics.cart_position())))
+        speeds.append(abs(float(np.ravel(physics.angular_vel())[0])))
+        large.append(float(np.abs(model.policy.to_model_action(np.asarray(action))).max() > 0.9))
+    env.close()
+    return dict(
+        episode_return=episode_return,
+        turns=(max(angles) - min(angles)) / (2 * math.pi),
+        mean_cosine=float(np.mean(cosines)),
+        max_cart_distance=max(positions),
+        mean_angular_speed=float(np.mean(speeds)),
+        large_actions=float(np.mean(large)),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="a saved model (.zip)")
+    parser.add_argument("--algo", choices=sorted(ALGOS), default="dreamer")
+    parser.add_argument("--env", default="DMC/cartpole-balance-pixels-v0")
+    parser.add_argument("--episodes", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=20_000, help="env seed of the first episode (+1 per episode)")
+    args = parser.parse_args()
+    model = ALGOS[args.algo].load(args.model, device="cpu")
+    print("| episode | return | pole turns | mean pole cosine | max cart distance | mean pole speed | actions beyond 0.9 |")
+    print("|---|---|---|---|---|---|---|")
+    for episode in range(args.episodes):
+        s = episode_states(model, args.env, args.seed + episode)
+        print(
+            f"| {episode} | {s['episode_return']:.1f} | {s['turns']:.1f} | {s['mean_cosine']:.3f} | "
+            f"{s['max_cart_distance']:.2f} | {s['mean_angular_speed']:.2f} | {s['large_actions']:.0%} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
