@@ -18,9 +18,10 @@ import math
 import numpy as np
 from stable_baselines3.common.env_util import make_vec_env
 
-from sb3_dreamer import Dreamer, DreamerV2, DreamerV3, Plan2Explore
+from sb3_dreamer import Dreamer
+from sb3_dreamer.grid import algorithms
 
-ALGOS = {"dreamer": Dreamer, "dreamerv2": DreamerV2, "dreamerv3": DreamerV3, "plan2explore": Plan2Explore}
+ALGOS = algorithms()  # "dreamer", "dreamerv2", "dreamerv3", "plan2explore", ...
 
 
 def episode_states(model: Dreamer, env_id: str, seed: int) -> dict[str, float]:

@@ -18,9 +18,10 @@ import numpy as np
 import torch as th
 from PIL import Image
 
-from sb3_dreamer import Dreamer, DreamerV2, DreamerV3, Plan2Explore
+from sb3_dreamer import Dreamer
+from sb3_dreamer.grid import algorithms
 
-ALGOS = {"dreamer": Dreamer, "dreamerv2": DreamerV2, "dreamerv3": DreamerV3, "plan2explore": Plan2Explore}
+ALGOS = algorithms()  # "dreamer", "dreamerv2", "dreamerv3", "plan2explore", ...
 
 
 def reconstruct(model: Dreamer, env_id: str, steps: int, seed: int) -> tuple[th.Tensor, th.Tensor]:

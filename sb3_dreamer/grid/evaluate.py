@@ -25,7 +25,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_dreamer.grid.cells import algorithms, env_name, read_cell
 from sb3_dreamer.grid.report import load_results
-from sb3_dreamer.grid.train import EVAL_SEED_OFFSET, make_eval_env
+from sb3_dreamer.grid.train import EVAL_SEED_OFFSET, EVALUATIONS, make_eval_env
 
 REEVALUATION_FILE = "reevaluation.csv"
 
@@ -64,7 +64,7 @@ def evaluate_cell(folder: str, device: str = "cpu") -> Reevaluation:
     path = os.path.join(folder, f"{env_name(cell.env)}.zip")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} does not exist: the cell has not finished.")
-    with np.load(os.path.join(folder, "evaluations.npz")) as data:
+    with np.load(os.path.join(folder, EVALUATIONS)) as data:
         step, recorded = int(data["timesteps"][-1]), float(data["results"][-1].mean())
     cls = algorithms()[cell.algo]
     model = cls.load(path, device=device)
