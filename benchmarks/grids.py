@@ -60,6 +60,20 @@ BENCHMARKS = {
             ("walker_pixels", "DMC/walker-walk-pixels-v0"),
         )
     },
+    # the same cartpole-balance pixels at train ratio 128 (twice SMALL_PIXELS's updates, about 3 hours per seed on one
+    # core): the candidate after the ratio-64 runs ended spinning the pole (docs/benchmarks.md)
+    "pixels_128": lambda seeds: make_grid(
+        ["dreamer"],
+        ["DMC/cartpole-balance-pixels-v0"],
+        seeds,
+        50_000,
+        "SMALL_PIXELS",
+        kwargs={"train_ratio": 128},
+        policy="CnnPolicy",
+        eval_freq=5000,
+        n_eval_episodes=10,
+        checkpoint_freq=2500,
+    ),
     # DreamerV3 with one preset on both vector tasks: Pendulum-v1 (20k policy steps) and CartPole-v1 (30k)
     "dreamerv3_pendulum": lambda seeds: make_grid(
         ["dreamerv3"], ["Pendulum-v1"], seeds, 20_000, "DREAMERV3_SMALL_VECTOR", **EVAL
