@@ -456,6 +456,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         args.obs = args.obs or "proprio"
+        pixels = args.obs == "pixels"
+        args.updates = args.updates or (3 if pixels else 5)
+        args.prefill = args.prefill or (500 if pixels else 100_000)
+        args.collect_steps = args.collect_steps or (200 if pixels else 2000)
         print(json.dumps(measure_ours(args)))
         return
 
@@ -507,10 +511,12 @@ def main() -> None:
     print("\n".join(summary(results, variants, info, rates, quick=args.quick)))
 
 
-#: our configurations, measured in turn: at sheeprl's sizes in float32, with bf16 autocast, with bf16 autocast
-#: and imagination in 4 chunks, with bf16 autocast and activation checkpointing, and at our own defaults
+#: our configurations, measured in turn: at sheeprl's sizes in float32, in float32 with imagination in 8 chunks (the
+#: float32 memory target), with bf16 autocast, with bf16 autocast and imagination in 4 chunks, with bf16 autocast and
+#: activation checkpointing, and at our own defaults
 OUR_VARIANTS = {
     "fp32": ["--sizes", "sheeprl"],
+    "fp32 + 8 chunks": ["--sizes", "sheeprl", "--imagination-chunks", "8"],
     "bf16-mixed": ["--sizes", "sheeprl", "--precision", "bf16-mixed"],
     "bf16-mixed + 4 chunks": ["--sizes", "sheeprl", "--precision", "bf16-mixed", "--imagination-chunks", "4"],
     "bf16-mixed + checkpointing": ["--sizes", "sheeprl", "--precision", "bf16-mixed", "--activation-checkpointing"],
