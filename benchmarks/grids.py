@@ -28,6 +28,8 @@ from sb3_dreamer.grid.train import EVAL_SEED_OFFSET, make_eval_env
 
 SEEDS = (0, 1, 2)
 EVAL = dict(eval_freq=2000, n_eval_episodes=10)
+#: image benchmarks (a seed takes hours): evaluated every 5k policy steps, checkpointed every 2.5k
+IMAGES = dict(policy="CnnPolicy", eval_freq=5000, n_eval_episodes=10, checkpoint_freq=2500)
 
 #: the benchmarks, by name: the cells of each (seeds given at run time)
 BENCHMARKS = {
@@ -49,10 +51,7 @@ BENCHMARKS = {
                 seeds,
                 50_000,
                 "SMALL_PIXELS",
-                policy="CnnPolicy",
-                eval_freq=5000,
-                n_eval_episodes=10,
-                checkpoint_freq=2500,
+                **IMAGES,
             )
         )
         for name, env_id in (
@@ -69,10 +68,7 @@ BENCHMARKS = {
         50_000,
         "SMALL_PIXELS",
         kwargs={"train_ratio": 128},
-        policy="CnnPolicy",
-        eval_freq=5000,
-        n_eval_episodes=10,
-        checkpoint_freq=2500,
+        **IMAGES,
     ),
     # and at the paper's 3 free nats (SMALL_PIXELS inherits SMALL_VECTOR's 1; from pixels the KL sat at that 1 nat and
     # the decoder blurred the pole), at SMALL_PIXELS's train ratio 64
@@ -83,10 +79,7 @@ BENCHMARKS = {
         50_000,
         "SMALL_PIXELS",
         kwargs={"free_nats": 3.0},
-        policy="CnnPolicy",
-        eval_freq=5000,
-        n_eval_episodes=10,
-        checkpoint_freq=2500,
+        **IMAGES,
     ),
     # DreamerV3 with one preset on both vector tasks: Pendulum-v1 (20k policy steps) and CartPole-v1 (30k)
     "dreamerv3_pendulum": lambda seeds: make_grid(
@@ -119,10 +112,7 @@ BENCHMARKS = {
         seeds,
         50_000,
         "DREAMERV3_SMALL_PIXELS",
-        policy="CnnPolicy",
-        eval_freq=5000,
-        n_eval_episodes=10,
-        checkpoint_freq=2500,
+        **IMAGES,
     ),
     # DreamerV3 on MinAtar Breakout: 80k policy steps, about 2 hours on one core with bf16
     "dreamerv3_minatar": lambda seeds: make_grid(
