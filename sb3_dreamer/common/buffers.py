@@ -13,6 +13,8 @@ from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
 from stable_baselines3.common.preprocessing import get_obs_shape
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_dreamer.common.memory import lazy_zeros
+
 #: key under which a non-Dict observation is handled inside the world model
 OBS_KEY = "observation"
 
@@ -114,10 +116,10 @@ class SequenceReplayBuffer(ReplayBuffer):
         self._next_is_first = np.ones(n_envs, dtype=bool)
 
     def _allocate(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        """A zeroed array: in RAM (np.zeros maps untouched pages lazily, so memory grows as the buffer fills),
-        or a memory-mapped ``<storage_dir>/<name>.npy``."""
+        """A zeroed array: in RAM (``lazy_zeros``: untouched pages are mapped lazily, so memory grows as the buffer
+        fills), or a memory-mapped ``<storage_dir>/<name>.npy``."""
         if self.storage_dir is None:
-            return np.zeros(shape, dtype=dtype)
+            return lazy_zeros(shape, dtype)
         return np.lib.format.open_memmap(self._storage_path(name), mode="w+", dtype=dtype, shape=shape)
 
     def _storage_path(self, name: str) -> str:
@@ -286,6 +288,6 @@ def _full_capacity(rows: np.ndarray, capacity: int) -> np.ndarray:
     """``rows`` (the first ``n`` rows of a buffer array) at the front of a zeroed array of ``capacity`` rows."""
     if len(rows) == capacity:
         return rows
-    array = np.zeros((capacity, *rows.shape[1:]), dtype=rows.dtype)
+    array = lazy_zeros((capacity, *rows.shape[1:]), rows.dtype)
     array[: len(rows)] = rows
     return array

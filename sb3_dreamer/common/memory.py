@@ -7,6 +7,10 @@ proprioception (one thread, AMD EPYC) that was about 700,000 minor page faults a
 5.8 s update; with mmap off and no trimming, 30,000 faults and 4.8-4.9 s per update (bitwise the same
 computation), with a peak resident memory about 20% higher (2.2 GB against 1.8 GB), since the heap keeps what
 it held at its peak.
+
+With malloc's own mmap off, ``np.zeros`` of a large array can no longer rely on fresh zero pages: when malloc
+reuses a freed block it writes zeros over all of it, so an image replay buffer of 1M rows would become resident
+at once (12 GB at 64x64x3). :func:`lazy_zeros` maps such arrays itself.
 """
 
 from __future__ import annotations
@@ -14,8 +18,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import math
+import mmap
 import os
 import sys
+from typing import Any
+
+import numpy as np
 
 #: ``mallopt`` parameters (glibc's malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
@@ -42,3 +51,19 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def lazy_zeros(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A zeroed array on its own private anonymous memory map, whose pages the kernel maps only as they are first
+    written, whatever malloc's settings; unmapped when the array is freed. ``np.zeros`` where the platform has no
+    anonymous maps.
+
+    :param shape: the array's shape
+    :param dtype: its data type
+    :return: the zeroed array, writable
+    """
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes == 0 or not hasattr(mmap, "MAP_ANONYMOUS"):
+        return np.zeros(shape, dtype=dtype)
+    memory = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    return np.frombuffer(memory, dtype=dtype).reshape(shape)
