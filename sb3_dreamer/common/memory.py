@@ -61,9 +61,13 @@ def lazy_zeros(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     :param shape: the array's shape
     :param dtype: its data type
     :return: the zeroed array, writable
+    :raises MemoryError: where the system refuses the map, as ``np.zeros`` would
     """
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     if nbytes == 0 or not hasattr(mmap, "MAP_ANONYMOUS"):
         return np.zeros(shape, dtype=dtype)
-    memory = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    try:
+        memory = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    except OSError as error:
+        raise MemoryError(f"Unable to map {nbytes / 2**20:,.0f} MiB for an array of shape {shape} ({error})") from error
     return np.frombuffer(memory, dtype=dtype).reshape(shape)
