@@ -49,6 +49,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import argparse
 import json
+import math
 import resource
 import subprocess
 import sys
@@ -245,9 +246,14 @@ def describe_rates(rates: dict) -> list[str]:
 def update_flops(model) -> dict:
     """FLOPs of one gradient update of ``model`` (world model and behaviour, forward and backward, as
     ``torch.utils.flop_counter.FlopCounterMode`` counts them), by operator and in total. Runs the update."""
+    import torch as th
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    def onednn_linear_flops(x_shape, weight_shape, *args, **kwargs) -> int:  # sb3_dreamer.common.linear's products
+        return 2 * math.prod(x_shape) * weight_shape[0]
+
+    mapping = {th.ops.mkldnn._linear_pointwise: onednn_linear_flops} if hasattr(th.ops.mkldnn, "_linear_pointwise") else {}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         model.train(gradient_steps=1, batch_size=model.batch_size)
     by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
     return {"total": int(counter.get_total_flops()), "by_op": by_op}

@@ -26,6 +26,7 @@ from torch import nn
 
 from sb3_dreamer.common.checks import UnsupportedSpaceError
 from sb3_dreamer.common.likelihoods import SquaredError, TwoHot, UnitNormal
+from sb3_dreamer.common.linear import Linear
 from sb3_dreamer.common.normalizers import PercentileReturnNormalizer
 from sb3_dreamer.common.transforms import symlog, symlog_grid
 
@@ -122,7 +123,7 @@ def mlp(
     activation: type[nn.Module],
     norm: str | None = None,
     symlog_inputs: bool = False,
-) -> nn.Sequential:
+) -> MLP:
     """Fully connected layers with ``activation`` between them; no activation after the output layer.
 
     :param norm: None, or ``"layer"``/``"rms"`` after each hidden layer (whose bias it replaces), before the
@@ -133,13 +134,31 @@ def mlp(
     last = input_dim
     for width in hidden:
         if norm is None:
-            layers += [nn.Linear(last, width), activation_layer(activation)]
+            layers += [Linear(last, width), activation_layer(activation)]
         else:
-            layers += [nn.Linear(last, width, bias=False), norm_layer(norm, width), activation_layer(activation)]
+            layers += [Linear(last, width, bias=False), norm_layer(norm, width), activation_layer(activation)]
         last = width
     if output_dim is not None:
-        layers.append(nn.Linear(last, output_dim))
-    return nn.Sequential(*layers)
+        layers.append(Linear(last, output_dim))
+    return MLP(*layers)
+
+
+class MLP(nn.Sequential):
+    """The layers of :func:`mlp`, run on the inputs flattened to 2-D: ``(..., d)`` in, ``(..., d')`` out.
+
+    ``nn.Linear`` on a 3-D input returns a view of a 2-D product, and an in-place activation on a view makes
+    autograd rebuild the whole gradient in the backward pass (``CopySlices``: a clone, a zero fill and a strided
+    copy of every ``(horizon, starts, width)`` activation). On 2-D inputs every product is a tensor of its own,
+    so the activation works in place with nothing to rebuild. Same parameters (and state-dict keys) as
+    ``nn.Sequential``.
+    """
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        """The layers applied to the last dimension of ``x``."""
+        if x.dim() == 2:
+            return super().forward(x)
+        y = super().forward(x.reshape(-1, x.shape[-1]))
+        return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
 class NormGRUCell(nn.Module):
@@ -155,7 +174,7 @@ class NormGRUCell(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, norm: str) -> None:
         super().__init__()
-        self.linear = nn.Linear(hidden_size + input_size, 3 * hidden_size, bias=False)
+        self.linear = Linear(hidden_size + input_size, 3 * hidden_size, bias=False)
         self.norm = norm_layer(norm, 3 * hidden_size)
 
     def forward(self, x: th.Tensor, h: th.Tensor) -> th.Tensor:
@@ -230,7 +249,7 @@ class ConvDecoder(nn.Module):
         if encoder.layout_name == "valid":
             self.first_shape = (32 * encoder.depth, 1, 1)
             channels = [32 * encoder.depth, 4 * encoder.depth, 2 * encoder.depth, encoder.depth, self.output_shape[0]]
-            layers: list[nn.Module] = [nn.Linear(feature_dim, channels[0]), nn.Unflatten(-1, self.first_shape)]
+            layers: list[nn.Module] = [Linear(feature_dim, channels[0]), nn.Unflatten(-1, self.first_shape)]
             for i, (kernel, stride) in enumerate(VALID_DECODER):
                 last = i == len(VALID_DECODER) - 1
                 layers.append(nn.ConvTranspose2d(channels[i], channels[i + 1], kernel, stride, bias=last or norm is None))
@@ -238,7 +257,7 @@ class ConvDecoder(nn.Module):
                     layers += hidden(channels[i + 1])
         else:
             self.first_shape = shapes[-1]
-            layers = [nn.Linear(feature_dim, int(np.prod(self.first_shape))), nn.Unflatten(-1, self.first_shape)]
+            layers = [Linear(feature_dim, int(np.prod(self.first_shape))), nn.Unflatten(-1, self.first_shape)]
             for i in range(len(encoder.layout), 0, -1):
                 kernel, stride, padding = encoder.layout[i - 1]
                 (in_channels, in_h, in_w), (out_channels, out_h, out_w) = shapes[i], shapes[i - 1]
@@ -288,7 +307,7 @@ class MultiEncoder(nn.Module):
                     self.encoders[key] = cnn
                     self.output_dim += cnn.output_dim
                 else:
-                    self.encoders[key] = nn.Sequential(cnn, nn.Linear(cnn.output_dim, cnn_output_dim))
+                    self.encoders[key] = nn.Sequential(cnn, Linear(cnn.output_dim, cnn_output_dim))
                     self.output_dim += cnn_output_dim
             else:
                 self.encoders[key] = mlp(get_flattened_obs_dim(subspace), hidden, None, activation, norm, symlog_inputs)

@@ -20,6 +20,7 @@ from torch import distributions as td
 from torch import nn
 
 from sb3_dreamer.common.distributions import one_hot_mode, one_hot_straight_through
+from sb3_dreamer.common.linear import GRUCell
 from sb3_dreamer.common.networks import NormGRUCell, mlp
 from sb3_dreamer.common.transforms import unimix_logits
 
@@ -122,7 +123,7 @@ class RecurrentModel(nn.Module):
     ):
         super().__init__()
         self.input = mlp(stoch_size + action_dim, [hidden_size], None, activation, norm)
-        self.gru = nn.GRUCell(hidden_size, deter_size) if norm is None else NormGRUCell(hidden_size, deter_size, norm)
+        self.gru = GRUCell(hidden_size, deter_size) if norm is None else NormGRUCell(hidden_size, deter_size, norm)
 
     def forward(self, deter: th.Tensor, stoch: th.Tensor, action: th.Tensor) -> th.Tensor:
         """The next deterministic state ``h_t`` from ``h_{t-1}``, ``z_{t-1}`` and ``a_{t-1}``. The GRU cell runs
