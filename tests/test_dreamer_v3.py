@@ -13,6 +13,7 @@ from torch import nn
 
 from sb3_dreamer import DreamerV3, RunCheckpointCallback
 from sb3_dreamer.common import checkpoints
+from sb3_dreamer.common.distributions import OneHotCategoricalStraightThrough
 from sb3_dreamer.common.likelihoods import SquaredError, TwoHot, UnitNormal
 from sb3_dreamer.common.losses import kl_loss
 from sb3_dreamer.common.networks import ChannelNorm, NormGRUCell, ValueHead, mlp
@@ -517,7 +518,11 @@ def test_imagination_chunks_give_the_same_updates(monkeypatch):
     monkeypatch.setattr(
         th.distributions.normal, "_standard_normal", lambda shape, dtype, device: th.zeros(shape, dtype=dtype, device=device)
     )
-    monkeypatch.setattr(th.distributions.Categorical, "sample", lambda self, shape=(): self.probs.argmax(-1))
+    monkeypatch.setattr(
+        OneHotCategoricalStraightThrough,
+        "sample",
+        lambda self, shape=(): th.nn.functional.one_hot(self.probs.argmax(-1), self.probs.shape[-1]).to(self.probs),
+    )
     models = [
         DreamerV3("MlpPolicy", ActionRewardEnv(), seed=0, imagination_chunks=chunks, **TINY).learn(150) for chunks in (1, 3)
     ]
