@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from torch import distributions as td
 from torch import nn
 
 from sb3_dreamer.common.buffers import OBS_KEY, SequenceReplayBuffer
@@ -135,6 +136,20 @@ def test_one_hot_sampling_draws_each_class_with_its_probability():
     assert th.all((frequencies - probs).abs() <= 5 * standard_error + 1e-6)
     assert draws[:, 0, 3].sum() == 0  # probability 0
     assert dist.rsample((7,)).shape == (7, 3, 4)
+
+
+def test_one_hot_straight_through_validates_nothing():
+    """No argument checks in the update's hot path: a NaN logit and a non-one-hot value pass through (with the
+    validating default, torch raises on both), and log-probabilities and the entropy are torch's."""
+    logits = th.tensor([[0.5, float("nan"), 0.0]])
+    one_hot_straight_through(logits).log_prob(th.tensor([[2.0, 0.0, 0.0]]))  # raises with validation
+    logits = th.tensor([[0.5, -1.0, 0.0], [2.0, 0.0, 1.0]])
+    reference = td.OneHotCategorical(logits=logits)
+    dist = one_hot_straight_through(logits)
+    value = th.eye(3)[[2, 0]]
+    assert th.equal(dist.log_prob(value), reference.log_prob(value))
+    assert th.equal(dist.entropy(), reference.entropy())
+    assert th.equal(dist.probs, reference.probs) and dist.batch_shape == (2,) and dist.event_shape == (3,)
 
 
 def test_tanh_normal_bounded_and_reparameterised():

@@ -129,3 +129,23 @@ def test_mlp_runs_in_place_activations_on_2d_products():
     reference.sum().backward()
     _close(y, reference)
     _close(grad, x.grad)
+
+
+def test_cpu_info_reads_the_first_processor(monkeypatch, tmp_path):
+    """The vendor and flags come from the first processor's lines; an unreadable file gives neither."""
+    from sb3_dreamer.common import cpu
+
+    listing = tmp_path / "cpuinfo"
+    listing.write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+        "processor\t: 1\nvendor_id\t: GenuineIntel\nflags\t\t: fpu\n"
+    )
+    monkeypatch.setattr(cpu, "CPUINFO", listing)
+    cpu.cpu_info.cache_clear()
+    try:
+        assert cpu.cpu_info() == cpu.CPUInfo("AuthenticAMD", frozenset({"fpu", "avx2", "avx512f", "avx512_bf16"}))
+        cpu.cpu_info.cache_clear()
+        monkeypatch.setattr(cpu, "CPUINFO", tmp_path / "missing")
+        assert cpu.cpu_info() == cpu.CPUInfo("", frozenset())
+    finally:
+        cpu.cpu_info.cache_clear()

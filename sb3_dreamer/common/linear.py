@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import functools
 import os
-import pathlib
 import platform
 
 import torch as th
 from torch import nn
 from torch.nn import functional as F
+
+from sb3_dreamer.common.cpu import cpu_info
 
 #: environment variable: ``"onednn"`` or ``"torch"`` forces the backend of float32 linear layers on a CPU
 ENV_VAR = "SB3_DREAMER_LINEAR"
@@ -31,21 +32,6 @@ ONEDNN_MIN_ROWS = 16
 #: the weight gradient ``g^T x`` is summed over blocks of this many rows: oneDNN reads the transposed blocks from
 #: cache (measured for 37,500 x 400 rows into 400 outputs: 182 GFLOP/s in blocks of 2,500, 114 in one product)
 WEIGHT_GRAD_BLOCK_ROWS = 2500
-
-
-def _cpu_info() -> tuple[str, set[str]]:
-    """The CPU's vendor id and flags from ``/proc/cpuinfo`` (empty where it cannot be read)."""
-    try:
-        text = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "", set()
-    vendor, flags = "", set()
-    for line in text.splitlines():
-        if line.startswith("vendor_id") and not vendor:
-            vendor = line.split(":", 1)[1].strip()
-        elif line.startswith("flags") and not flags:
-            flags = set(line.split(":", 1)[1].split())
-    return vendor, flags
 
 
 @functools.cache
@@ -62,8 +48,8 @@ def onednn_linear_enabled() -> bool:
     available = th.backends.mkldnn.is_available() and hasattr(th.ops.mkldnn, "_linear_pointwise")
     if choice != "auto":
         return choice == "onednn" and available
-    vendor, flags = _cpu_info()
-    return available and platform.machine() in ("x86_64", "AMD64") and vendor == "AuthenticAMD" and "avx512f" in flags
+    cpu = cpu_info()
+    return available and platform.machine() in ("x86_64", "AMD64") and cpu.vendor == "AuthenticAMD" and "avx512f" in cpu.flags
 
 
 def _onednn_product(x: th.Tensor, weight: th.Tensor, bias: th.Tensor | None = None) -> th.Tensor:

@@ -8,10 +8,11 @@ AVX512_BF16 or AMX instructions. Elsewhere it is emulated: on an AVX2-only AMD E
 from __future__ import annotations
 
 import functools
-import pathlib
 import warnings
 
 import torch as th
+
+from sb3_dreamer.common.cpu import cpu_info
 
 #: the precisions ``Dreamer(precision=...)`` accepts
 PRECISIONS = ("32", "bf16-mixed", "auto")
@@ -25,12 +26,7 @@ class EmulatedBF16Warning(UserWarning):
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively: its flags (``/proc/cpuinfo``) list ``avx512_bf16`` or
     ``amx_bf16``. False where they cannot be read."""
-    try:
-        text = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return bool(cpu_info().flags & {"avx512_bf16", "amx_bf16"})
 
 
 def has_native_bf16(device: th.device) -> bool:

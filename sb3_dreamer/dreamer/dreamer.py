@@ -501,7 +501,7 @@ class Dreamer(OffPolicyAlgorithm):
         metrics = {"reconstruction_loss": reconstruction_loss, "reward_loss": reward_loss, "kl": kl}
         if world_model.continue_model is not None:
             logits = world_model.continue_model(features)
-            continue_loss = -td.Bernoulli(logits=logits).log_prob((~batch.is_terminal).float()).mean()
+            continue_loss = -td.Bernoulli(logits=logits, validate_args=False).log_prob((~batch.is_terminal).float()).mean()
             loss = loss + self.continue_scale * continue_loss
             metrics["continue_loss"] = continue_loss
         metrics["world_model_loss"] = loss
