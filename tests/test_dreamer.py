@@ -77,6 +77,22 @@ def test_imagination_chunks_give_the_same_updates(algo, monkeypatch):
         algo("MlpPolicy", ActionRewardEnv(), imagination_chunks=0, **TINY)
 
 
+@pytest.mark.parametrize("algo", [Dreamer, DreamerV3])
+def test_world_model_chunks_give_the_same_updates(algo):
+    """Encoding (recomputed in the backward pass) and decoding (backpropagated chunk by chunk) the batch's
+    sequences in chunks gives the whole batch's gradients: images and vectors, Dreamer's Gaussian and DreamerV3's
+    symlog squared error. No random draw moves: the chunks change no sample."""
+    models = [
+        algo("MultiInputPolicy", _ImageAndStateEnv(), seed=0, world_model_chunks=chunks, **TINY).learn(150)
+        for chunks in (1, 3)
+    ]
+    assert models[0]._n_updates == models[1]._n_updates > 0
+    for a, b in zip(models[0].policy.parameters(), models[1].policy.parameters(), strict=True):
+        assert th.allclose(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="world_model_chunks"):
+        algo("MlpPolicy", ActionRewardEnv(), world_model_chunks=0, **TINY)
+
+
 def test_precision_is_checked():
     with pytest.raises(ValueError, match="bf16-mixed"):
         Dreamer("MlpPolicy", "Pendulum-v1", precision="16", **TINY)

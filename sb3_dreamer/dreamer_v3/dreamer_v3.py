@@ -82,6 +82,11 @@ class DreamerV3(Dreamer):
         storing them (the random draws replayed, so the updates are the same)
     :param imagination_chunks: imagine the start states in this many chunks, backpropagating each chunk's share of
         the actor and critic losses before imagining the next: the same updates, a chunk's activations in memory
+    :param world_model_chunks: run the encoder and the decoder over the batch's sequences in this many chunks:
+        each chunk's reconstruction loss is backpropagated into the decoder and the model states before the next
+        chunk is decoded, and the encoder's activations are recomputed chunk by chunk in the backward pass
+        (``torch.utils.checkpoint``): the same gradients, with a chunk's encoder and decoder activations in memory
+        instead of the whole batch's (from pixels, most of the world model's), for one more encoder forward pass
     :param replay_buffer_class: replay buffer class (a :class:`~sb3_dreamer.SequenceReplayBuffer`)
     :param replay_buffer_kwargs: keyword arguments of the replay buffer
     :param policy_kwargs: additional arguments for the policy on creation (see :class:`DreamerV3Policy`), over
@@ -138,6 +143,7 @@ class DreamerV3(Dreamer):
         precision: str = "32",
         activation_checkpointing: bool = False,
         imagination_chunks: int = 1,
+        world_model_chunks: int = 1,
         replay_buffer_class: type[ReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -193,6 +199,7 @@ class DreamerV3(Dreamer):
             precision=precision,
             activation_checkpointing=activation_checkpointing,
             imagination_chunks=imagination_chunks,
+            world_model_chunks=world_model_chunks,
             replay_buffer_class=replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,
             policy_kwargs=policy_kwargs,
