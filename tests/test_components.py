@@ -16,7 +16,7 @@ from torch import nn
 from sb3_dreamer.common.buffers import OBS_KEY, SequenceReplayBuffer
 from sb3_dreamer.common.distributions import inverse_softplus, one_hot_straight_through, tanh_normal
 from sb3_dreamer.common.losses import frozen, kl_loss
-from sb3_dreamer.common.returns import lambda_returns
+from sb3_dreamer.common.returns import lambda_returns, replay_lambda_returns
 from sb3_dreamer.common.rssm import RSSM, CategoricalLatent, GaussianLatent
 
 
@@ -39,6 +39,45 @@ def test_lambda_returns_limits():
         running = rewards[k] + discounts[k] * running
         expected.append(running)
     assert th.allclose(lambda_returns(rewards, values, discounts, 1.0), th.stack(expected[::-1]))
+
+
+def test_replay_lambda_returns_hand_computed():
+    """Rows: 0 and 1 mid-episode, 2 ends it, 3 starts the next one, 4 continues it (gamma = lambda = 0.5)."""
+    rewards, boot = th.tensor([[0.0, 1.0, 2.0, 0.0, 3.0]]), th.tensor([[10.0, 20.0, 30.0, 40.0, 50.0]])
+    is_first = th.tensor([[True, False, False, True, False]])  # row 0: every sample starts from the zero state
+    terminated = th.tensor([[False, False, True, False, False]])
+    returns, weights = replay_lambda_returns(rewards, boot, is_first, terminated, gamma=0.5, lambda_=0.5)
+    # R_3 = r_4 + g b_4 = 28 (R_4 = b_4); R_2 = r_3 + g ((1 - l) b_3 + l R_3) = 17 (masked: row 2 ends its episode);
+    # R_1 = r_2 = 2 (terminal: nothing after it); R_0 = r_1 + g ((1 - l) b_1 + l R_1) = 1 + 0.5 (10 + 1) = 6.5
+    assert th.allclose(returns, th.tensor([[6.5, 2.0, 17.0, 28.0]]))
+    assert th.equal(weights, th.tensor([[1.0, 1.0, 0.0, 1.0]]))
+    # truncated instead of terminated at row 2: R_1 bootstraps from row 2's imagined return alone, lambda 0
+    returns, _ = replay_lambda_returns(rewards, boot, is_first, th.zeros_like(terminated), gamma=0.5, lambda_=0.5)
+    assert th.allclose(returns[0, :2], th.tensor([1 + 0.5 * (10 + 0.5 * 17), 2 + 0.5 * 30]))
+
+
+def test_replay_lambda_returns_match_the_authors_formula():
+    """danijar/dreamerv3 (2025) ``lambda_return(last, term, rew, val, boot, disc, lam)``, ported line by line, with
+    ``is_last[t] = is_first[t + 1]``; the last row's unknown ``is_last`` changes nothing."""
+    th.manual_seed(0)
+    B, L, gamma, lam = 4, 9, 0.9, 0.95
+    rewards, boot = th.randn(B, L), th.randn(B, L)
+    is_first = th.rand(B, L) < 0.25
+    is_first[:, 0] = True
+    is_terminal = th.zeros(B, L, dtype=th.bool)
+    is_terminal[:, :-1] = is_first[:, 1:] & (th.rand(B, L - 1) < 0.5)  # some episodes end by termination
+    returns, weights = replay_lambda_returns(rewards, boot, is_first, is_terminal, gamma, lam)
+    for final_is_last in (0.0, 1.0):
+        last = th.cat([is_first[:, 1:].float(), th.full((B, 1), final_is_last)], 1)
+        rets = [boot[:, -1]]
+        live = (1 - is_terminal.float())[:, 1:] * gamma
+        cont = (1 - last)[:, 1:] * lam
+        interm = rewards[:, 1:] + (1 - cont) * live * boot[:, 1:]
+        for t in reversed(range(live.shape[1])):
+            rets.append(interm[:, t] + live[:, t] * cont[:, t] * rets[-1])
+        expected = th.stack(list(reversed(rets))[:-1], 1)
+        assert th.allclose(returns, expected, atol=1e-6)
+        assert th.equal(weights, 1 - last[:, :-1])
 
 
 def _gaussian_params(mean_gap: float):

@@ -18,8 +18,10 @@ from sb3_dreamer.common.likelihoods import SquaredError, TwoHot, UnitNormal
 from sb3_dreamer.common.losses import kl_loss
 from sb3_dreamer.common.networks import ChannelNorm, NormGRUCell, ValueHead, mlp
 from sb3_dreamer.common.normalizers import PercentileReturnNormalizer
+from sb3_dreamer.common.returns import replay_lambda_returns
 from sb3_dreamer.common.rssm import CategoricalLatent
 from sb3_dreamer.common.transforms import symexp, symlog, symlog_grid, two_hot, unimix_logits
+from sb3_dreamer.dreamer import dreamer as dreamer_module
 from sb3_dreamer.dreamer_v3.policies import SIZES, size_policy_kwargs
 from tests.envs import TINY, ActionRewardEnv
 from tests.test_dreamer import _events, _ImageEnv, _rollout
@@ -449,6 +451,44 @@ def test_slow_critic_is_an_ema_and_regularises_the_critic(monkeypatch):
         DreamerV3("MlpPolicy", ActionRewardEnv(), tau=0.0, **TINY)
 
 
+def test_replay_critic_loss(monkeypatch):
+    """With ``replay_critic_scale`` the critic also regresses lambda-returns of the replayed sequences, bootstrapped
+    from the imagined return of each replayed state (the 2025 version's replayed-value loss)."""
+    model = DreamerV3("MlpPolicy", ActionRewardEnv(length=7), seed=0, replay_critic_scale=0.3, **TINY).learn(110)
+    critic = model.policy.critic
+    calls, replayed = [], []
+    dist = type(critic).dist
+
+    def recording(self, features):
+        out = dist(self, features)
+        if self is critic:
+            values, log_prob = [], out.log_prob
+            calls.append((features.detach(), values))
+            out.log_prob = lambda value: values.append(value.detach()) or log_prob(value)
+        return out
+
+    def recording_returns(rewards, boot, is_first, is_terminal, gamma, lambda_):
+        out = replay_lambda_returns(rewards, boot, is_first, is_terminal, gamma, lambda_)
+        replayed.append((boot, out[0]))
+        return out
+
+    monkeypatch.setattr(type(critic), "dist", recording)
+    monkeypatch.setattr(dreamer_module, "replay_lambda_returns", recording_returns)
+    model.train(gradient_steps=1, batch_size=8)
+    (imagined_features, (imagined, _)), (replay_features, (returns, regularised)) = [call for call in calls if call[1]]
+    ((boot, expected),) = replayed
+    L = model.sequence_length
+    assert boot.shape == (8, L) and th.equal(boot, imagined[0].reshape(8, L))  # R^lambda of s_0 from each replayed state
+    assert th.equal(returns, expected) and returns.shape == (8, L - 1)
+    assert th.equal(replay_features, imagined_features[0].reshape(8, L, -1)[:, :-1])  # the posterior states
+    assert not th.allclose(regularised, returns)  # the slow-critic regulariser, as in imagination
+    assert np.isfinite(model.logger.name_to_value["train/replay_critic_loss"])
+    with pytest.raises(ValueError, match="imagination_starts"):
+        DreamerV3("MlpPolicy", ActionRewardEnv(), replay_critic_scale=0.3, imagination_starts=8, **TINY)
+    with pytest.raises(ValueError, match="replay_critic_scale"):
+        DreamerV3("MlpPolicy", ActionRewardEnv(), replay_critic_scale=-1.0, **TINY)
+
+
 @pytest.mark.parametrize("policy", ["MlpPolicy", "CnnPolicy"])
 def test_save_load_exact_recurrent_rollouts_two_envs(tmp_path, policy):
     make = (lambda: ActionRewardEnv(discrete=True, length=7)) if policy == "MlpPolicy" else (lambda: _ImageEnv(16))
@@ -512,9 +552,11 @@ def test_bf16_mixed_precision():
     assert np.isfinite(model.logger.name_to_value["train/critic_loss"]) and model._n_updates > 0
 
 
-def test_imagination_chunks_give_the_same_updates(monkeypatch):
+@pytest.mark.parametrize("replay_critic_scale", [0.0, 0.3])
+def test_imagination_chunks_give_the_same_updates(monkeypatch, replay_critic_scale):
     """Chunks sum to the whole batch's gradients; the return normaliser sees the whole batch's returns after the
-    actor's step, so its statistics are the same too. Random draws are made modes, so that chunks draw alike."""
+    actor's step, so its statistics are the same too; the replayed-value loss bootstraps from the chunks' returns in
+    the start states' order. Random draws are made modes, so that chunks draw alike."""
     monkeypatch.setattr(
         th.distributions.normal, "_standard_normal", lambda shape, dtype, device: th.zeros(shape, dtype=dtype, device=device)
     )
@@ -524,7 +566,10 @@ def test_imagination_chunks_give_the_same_updates(monkeypatch):
         lambda self, shape=(): th.nn.functional.one_hot(self.probs.argmax(-1), self.probs.shape[-1]).to(self.probs),
     )
     models = [
-        DreamerV3("MlpPolicy", ActionRewardEnv(), seed=0, imagination_chunks=chunks, **TINY).learn(150) for chunks in (1, 3)
+        DreamerV3(
+            "MlpPolicy", ActionRewardEnv(), seed=0, imagination_chunks=chunks, replay_critic_scale=replay_critic_scale, **TINY
+        ).learn(150)
+        for chunks in (1, 3)
     ]
     assert models[0]._n_updates == models[1]._n_updates > 0
     for (key, a), b in zip(models[0].policy.state_dict().items(), models[1].policy.state_dict().values(), strict=True):

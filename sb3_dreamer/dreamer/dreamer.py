@@ -50,7 +50,7 @@ from sb3_dreamer.common.policies import (
     as_obs_dict,
 )
 from sb3_dreamer.common.precision import PRECISIONS, resolve_precision
-from sb3_dreamer.common.returns import lambda_returns
+from sb3_dreamer.common.returns import lambda_returns, replay_lambda_returns
 from sb3_dreamer.common.rssm import LatentState
 
 SelfDreamer = TypeVar("SelfDreamer", bound="Dreamer")
@@ -128,6 +128,11 @@ class Dreamer(OffPolicyAlgorithm):
     :param target_critic_regularizer: weight of DreamerV3's regulariser of the critic towards the slow critic's
         predictions, ``-ln p(v_slow(s))`` next to ``-ln p(V^lambda)``; when positive, the slow critic only regularises
         and the lambda-returns bootstrap from the critic itself (0: no regulariser)
+    :param replay_critic_scale: weight of a second critic loss on the replayed sequences (DreamerV3's 2025 version,
+        its replayed-value loss): the critic also regresses lambda-returns of the real rewards and terminations,
+        bootstrapped at every step from the imagined return of that replayed state
+        (:func:`~sb3_dreamer.common.returns.replay_lambda_returns`), with the same slow-critic regulariser;
+        0 (the default) leaves it out; needs ``imagination_starts=None``
     :param image_log_interval: every this many gradient updates, log pictures of the world model to
         TensorBoard: reconstructions and open-loop prediction videos of image observations, a plot of open-loop
         predicted against true vector observations and rewards (0 disables; only when TensorBoard logs)
@@ -204,6 +209,7 @@ class Dreamer(OffPolicyAlgorithm):
         target_update_interval: int = 0,
         tau: float = 1.0,
         target_critic_regularizer: float = 0.0,
+        replay_critic_scale: float = 0.0,
         image_log_interval: int = 1000,
         precision: str = "32",
         activation_checkpointing: bool = False,
@@ -283,6 +289,14 @@ class Dreamer(OffPolicyAlgorithm):
             raise ValueError(f"tau must lie in (0, 1], got {tau}.")
         self.tau = tau
         self.target_critic_regularizer = target_critic_regularizer
+        if replay_critic_scale < 0:
+            raise ValueError(f"replay_critic_scale must be non-negative, got {replay_critic_scale}.")
+        if replay_critic_scale > 0 and imagination_starts is not None:
+            raise ValueError(
+                "replay_critic_scale > 0 bootstraps from the imagined return of every replayed state: leave "
+                f"imagination_starts=None (got {imagination_starts})."
+            )
+        self.replay_critic_scale = replay_critic_scale
         self.image_log_interval = image_log_interval
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
@@ -567,16 +581,23 @@ class Dreamer(OffPolicyAlgorithm):
         return LatentState(start.deter[index], start.stoch[index]), weight[index]
 
     def _train_behaviors(self, batch: SequenceSamples, posterior: LatentState, embed: th.Tensor) -> dict[str, th.Tensor]:
-        """Behavior learning (Algorithm 1): the task actor-critic, in imagination, on the predicted reward."""
+        """Behavior learning (Algorithm 1): the task actor-critic, in imagination, on the predicted reward (and the
+        critic on the replayed sequences too, with ``replay_critic_scale``)."""
         start, start_weight = self._imagination_starts(posterior, batch.is_terminal)
-        return self._train_behavior(start, start_weight, self.policy.behaviors()["task"], self._task_reward)
+        task = self.policy.behaviors()["task"]
+        return self._train_behavior(start, start_weight, task, self._task_reward, replay=(batch, posterior))
 
     def _task_reward(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """The RewardModel's prediction for reaching each imagined state ``s_1 .. s_H``."""
         return self.policy.world_model.reward_model(features[1:])
 
     def _train_behavior(
-        self, start: LatentState, start_weight: th.Tensor, behavior: Behavior, reward_fn: RewardFn
+        self,
+        start: LatentState,
+        start_weight: th.Tensor,
+        behavior: Behavior,
+        reward_fn: RewardFn,
+        replay: tuple[SequenceSamples, LatentState] | None = None,
     ) -> dict[str, th.Tensor]:
         """Behavior learning: imagine H steps from each posterior state with the actor, then maximise the
         lambda-returns and regress the critic onto them (Dreamer V1, Eqs. 7-8).
@@ -596,6 +617,9 @@ class Dreamer(OffPolicyAlgorithm):
         :param start_weight: the start states' weights ``(N,)`` (see :meth:`_imagination_starts`)
         :param reward_fn: rewards ``(H, N)`` of the imagined steps from their features ``(H + 1, N, F)`` and the
             actions taken ``(H, N, A)``
+        :param replay: the replayed batch and its posterior states ``(B, L, ...)``, where the start states are all
+            of them, for the critic's loss on replayed sequences (``replay_critic_scale``); None for a behaviour
+            whose reward is not the replayed one
         """
         actor, critic = behavior.actor, behavior.critic
         size = start.deter.shape[0]
@@ -616,19 +640,35 @@ class Dreamer(OffPolicyAlgorithm):
 
         behavior.critic_optimizer.zero_grad(set_to_none=True)
         for chunk in imagined:
-            value_dist = critic.dist(chunk.features[:-1])
-            log_likelihood = value_dist.log_prob(chunk.returns)
-            if self.target_critic_regularizer > 0 and behavior.critic_target is not None:
-                with th.no_grad():
-                    slow_values = behavior.critic_target(chunk.features[:-1])
-                log_likelihood = log_likelihood + self.target_critic_regularizer * value_dist.log_prob(slow_values)
-            critic_loss = -(chunk.weights * log_likelihood).mean()
+            critic_loss = -(chunk.weights * self._critic_log_likelihood(behavior, chunk.features[:-1], chunk.returns)).mean()
             self._backward(chunk.fraction * critic_loss)
             chunk.metrics["critic_loss"] = critic_loss.detach()
+        metrics = {key: sum(chunk.fraction * chunk.metrics[key] for chunk in imagined) for key in imagined[0].metrics}
+        if replay is not None and self.replay_critic_scale > 0:
+            batch, posterior = replay
+            boot = th.cat([chunk.returns[0] for chunk in imagined]).reshape(batch.rewards.shape)
+            returns, weights = replay_lambda_returns(
+                batch.rewards, boot, batch.is_first, batch.is_terminal, self.gamma, self.td_lambda
+            )
+            features = posterior.features.detach()[:, :-1]
+            replay_loss = -(weights * self._critic_log_likelihood(behavior, features, returns)).mean()
+            self._backward(self.replay_critic_scale * replay_loss)
+            metrics.update(replay_critic_loss=replay_loss.detach(), replay_return=returns.mean().detach())
         self._apply_gradients(behavior.critic_optimizer, critic.parameters())
         if critic.return_normalizer is not None:  # after the actor's update (the same for any imagination_chunks)
             critic.return_normalizer.update(th.cat([chunk.returns for chunk in imagined], dim=1))
-        return {key: sum(chunk.fraction * chunk.metrics[key] for chunk in imagined) for key in imagined[0].metrics}
+        return metrics
+
+    def _critic_log_likelihood(self, behavior: Behavior, features: th.Tensor, returns: th.Tensor) -> th.Tensor:
+        """``ln p(R | s)`` of the critic at states ``features`` for their returns, plus ``target_critic_regularizer``
+        times ``ln p(v_slow(s) | s)`` towards its slow copy's predictions (DreamerV3), per state."""
+        value_dist = behavior.critic.dist(features)
+        log_likelihood = value_dist.log_prob(returns)
+        if self.target_critic_regularizer > 0 and behavior.critic_target is not None:
+            with th.no_grad():
+                slow_values = behavior.critic_target(features)
+            log_likelihood = log_likelihood + self.target_critic_regularizer * value_dist.log_prob(slow_values)
+        return log_likelihood
 
     def _actor_backward(
         self, start: LatentState, start_weight: th.Tensor, behavior: Behavior, reward_fn: RewardFn, fraction: float

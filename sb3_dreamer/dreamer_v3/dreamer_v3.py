@@ -72,6 +72,9 @@ class DreamerV3(Dreamer):
     :param tau: the slow copy's EMA rate: ``slow <- (1 - tau) slow + tau critic`` (0.02)
     :param target_critic_regularizer: weight of the critic's regulariser ``-ln p(v_slow(s))`` towards its slow copy's
         predictions (1); the lambda-returns bootstrap from the critic itself
+    :param replay_critic_scale: weight of the critic's loss on lambda-returns along the replayed sequences,
+        bootstrapped from the imagined return of each replayed state (the 2025 version's replayed-value loss, 0.3
+        there; see :class:`~sb3_dreamer.Dreamer`); 0 follows the 2023 version
     :param image_log_interval: every this many gradient updates, log pictures of the world model to
         TensorBoard: reconstructions and open-loop prediction videos of image observations, a plot of open-loop
         predicted against true vector observations and rewards (0 disables; only when TensorBoard logs)
@@ -139,6 +142,7 @@ class DreamerV3(Dreamer):
         target_update_interval: int = 1,
         tau: float = 0.02,
         target_critic_regularizer: float = 1.0,
+        replay_critic_scale: float = 0.0,
         image_log_interval: int = 1000,
         precision: str = "32",
         activation_checkpointing: bool = False,
@@ -195,6 +199,7 @@ class DreamerV3(Dreamer):
             target_update_interval=target_update_interval,
             tau=tau,
             target_critic_regularizer=target_critic_regularizer,
+            replay_critic_scale=replay_critic_scale,
             image_log_interval=image_log_interval,
             precision=precision,
             activation_checkpointing=activation_checkpointing,
