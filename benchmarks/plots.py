@@ -7,7 +7,9 @@ there (nothing is re-run and nothing is added) and writes one plot per learning 
 * ``benchmark_cartpole.png``: DreamerV2, ``DREAMERV2_SMALL_VECTOR``, CartPole-v1, the lines
   "- seed N: 2k 484, 4k 455, ...", with each seed's random-policy return from the summary table;
 * ``benchmark_minatar.png``: DreamerV2, ``DREAMERV2_MINATAR``, MinAtar Breakout, the table
-  "policy steps | minutes | evaluation return", mean +- std over the evaluation episodes.
+  "policy steps | minutes | evaluation return", mean +- std over the evaluation episodes;
+* ``benchmark_dreamerv3_cartpole.png``: DreamerV3 on CartPole-v1, one panel per attempt of the DreamerV3 section
+  (each paragraph starting "**CartPole-v1 ...**" and its table "seed | 2k | 4k | ...").
 
     pip install matplotlib
     python benchmarks/plots.py                      # after editing the numbers in docs/benchmarks.md
@@ -108,6 +110,26 @@ def minatar(markdown: str) -> tuple[list[float], list[float], list[float], list[
     return steps, minutes, [m for m, _ in mean_std], [s for _, s in mean_std], float(random.group(1)) if random else None
 
 
+def dreamerv3_cartpole(markdown: str) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """DreamerV3 on CartPole-v1: for each attempt (its bold title), each seed's (policy steps, returns); cells
+    without a number (a stopped run) are left out."""
+    body = section(markdown, "DreamerV3")
+    attempts = {}
+    for chunk in re.split(r"^(?=\*\*CartPole-v1)", body, flags=re.MULTILINE)[1:]:
+        title = re.match(r"\*\*(.+?)\*\*", chunk, flags=re.DOTALL).group(1)
+        rows = next(t for t in tables(chunk) if t[0][0] == "seed" and t[0][1] == "2k")
+        steps = [number(cell.rstrip("k")) * 1000 for cell in rows[0][1:] if cell.endswith("k")]
+        curves = {}
+        for row in rows[1:]:
+            points = [(x, cell.strip("*")) for x, cell in zip(steps, row[1:], strict=False)]
+            points = [(x, number(cell)) for x, cell in points if re.fullmatch(r"-?[\d.,]+", cell)]
+            curves[f"seed {row[0]}"] = ([x for x, _ in points], [y for _, y in points])
+        attempts[" ".join(title.split())] = curves
+    if not attempts:
+        raise ValueError("No '**CartPole-v1 ...**' attempts with a 'seed | 2k | ...' table in the DreamerV3 section.")
+    return attempts
+
+
 def _finish(ax: plt.Axes, title: str, path: pathlib.Path) -> None:
     ax.set_title(title, fontsize=11)
     ax.set_xlabel("policy steps")
@@ -121,7 +143,7 @@ def _finish(ax: plt.Axes, title: str, path: pathlib.Path) -> None:
 
 
 def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
-    """Write the three PNGs into ``out`` and return their paths."""
+    """Write the four PNGs into ``out`` and return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "benchmark_pendulum.png", out / "benchmark_cartpole.png", out / "benchmark_minatar.png"]
 
@@ -161,6 +183,24 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
             color="dimgrey",
         )
     _finish(ax, "DreamerV2, DREAMERV2_MINATAR, MinAtar Breakout (60 CPU minutes)", paths[2])
+
+    attempts = dreamerv3_cartpole(markdown)
+    paths.append(out / "benchmark_dreamerv3_cartpole.png")
+    figure, axes = plt.subplots(len(attempts), 1, figsize=(7, 2.4 * len(attempts)), sharex=True, squeeze=False)
+    for ax, (title, curves) in zip(axes[:, 0], attempts.items(), strict=True):
+        for style, (name, (steps, returns)) in zip(STYLES, curves.items(), strict=False):
+            ax.plot(steps, returns, markersize=3, alpha=0.85, label=name, **style)
+        ax.axhline(450, color="grey", linestyle=":", linewidth=1)
+        ax.set_ylim(0, 520)
+        ax.set_title(title, fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[-1, 0].set_xlabel("policy steps")
+    axes[len(attempts) // 2, 0].set_ylabel("evaluation return (10 episodes, deterministic); gate 450 dotted")
+    figure.tight_layout()
+    figure.savefig(paths[-1], dpi=110)
+    plt.close(figure)
+    print(f"wrote {paths[-1]}")
     return paths
 
 

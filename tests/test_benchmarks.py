@@ -151,3 +151,18 @@ def test_cartpole_states_reads_the_simulator(tmp_path):
     assert states == again  # deterministic acting on a seeded env
     assert 0 < states["episode_return"] <= 1000 and 0 <= states["large_actions"] <= 1
     assert -1 <= states["mean_cosine"] <= 1 and states["turns"] >= 0 and states["mean_angular_speed"] >= 0
+
+
+def test_plots_read_every_curve_from_the_docs(tmp_path):
+    """benchmarks/plots.py draws the docs' curves from the numbers in docs/benchmarks.md, the DreamerV3 CartPole
+    attempts included (one panel per attempt, seed 0's curve in each)."""
+    spec = importlib.util.spec_from_file_location("benchmarks_plots", ROOT / "benchmarks" / "plots.py")
+    plots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plots)
+    markdown = (ROOT / "docs" / "benchmarks.md").read_text()
+    attempts = plots.dreamerv3_cartpole(markdown)
+    assert len(attempts) >= 4 and all(len(curves["seed 0"][0]) >= 5 for curves in attempts.values())
+    steps, returns = attempts["CartPole-v1 at train ratio 128"]["seed 0"]
+    assert steps[:2] == [2000.0, 4000.0] and returns[-1] == 197.0  # the bold final cell read as a number
+    paths = plots.plot_all(markdown, tmp_path)
+    assert all(path.stat().st_size > 10_000 for path in paths)
