@@ -421,12 +421,8 @@ class _DiscreteImageEnv(_ImageEnv):
         self.action_space = spaces.Discrete(3)
 
 
-def test_slow_critic_is_an_ema_and_regularises_the_critic(monkeypatch):
-    """After each update the slow critic moves 2% of the way to the critic (rate 0.02), and the critic's loss
-    has the term -ln p(v_slow(s)) next to -ln p(V^lambda)."""
-    model = DreamerV3("MlpPolicy", ActionRewardEnv(length=7), seed=0, **TINY).learn(110)
-    critic, slow = model.policy.critic, model.policy.critic_target
-    assert all(not p.requires_grad for p in slow.parameters())
+def _record_critic_losses(monkeypatch, critic: nn.Module) -> list[tuple[th.Tensor, list[th.Tensor]]]:
+    """Record each call of ``critic.dist``: the features, and the values its ``log_prob`` is then asked for."""
     calls = []
     dist = type(critic).dist
 
@@ -439,6 +435,16 @@ def test_slow_critic_is_an_ema_and_regularises_the_critic(monkeypatch):
         return out
 
     monkeypatch.setattr(type(critic), "dist", recording)
+    return calls
+
+
+def test_slow_critic_is_an_ema_and_regularises_the_critic(monkeypatch):
+    """After each update the slow critic moves 2% of the way to the critic (rate 0.02), and the critic's loss
+    has the term -ln p(v_slow(s)) next to -ln p(V^lambda)."""
+    model = DreamerV3("MlpPolicy", ActionRewardEnv(length=7), seed=0, **TINY).learn(110)
+    critic, slow = model.policy.critic, model.policy.critic_target
+    assert all(not p.requires_grad for p in slow.parameters())
+    calls = _record_critic_losses(monkeypatch, critic)
     slow_before = copy.deepcopy(slow)
     model.train(gradient_steps=1, batch_size=8)
     for old, new_slow, new_critic in zip(slow_before.parameters(), slow.parameters(), critic.parameters(), strict=True):
@@ -456,23 +462,13 @@ def test_replay_critic_loss(monkeypatch):
     from the imagined return of each replayed state (the 2025 version's replayed-value loss)."""
     model = DreamerV3("MlpPolicy", ActionRewardEnv(length=7), seed=0, replay_critic_scale=0.3, **TINY).learn(110)
     critic = model.policy.critic
-    calls, replayed = [], []
-    dist = type(critic).dist
-
-    def recording(self, features):
-        out = dist(self, features)
-        if self is critic:
-            values, log_prob = [], out.log_prob
-            calls.append((features.detach(), values))
-            out.log_prob = lambda value: values.append(value.detach()) or log_prob(value)
-        return out
+    calls, replayed = _record_critic_losses(monkeypatch, critic), []
 
     def recording_returns(rewards, boot, is_first, is_terminal, gamma, lambda_):
         out = replay_lambda_returns(rewards, boot, is_first, is_terminal, gamma, lambda_)
         replayed.append((boot, out[0]))
         return out
 
-    monkeypatch.setattr(type(critic), "dist", recording)
     monkeypatch.setattr(dreamer_module, "replay_lambda_returns", recording_returns)
     model.train(gradient_steps=1, batch_size=8)
     (imagined_features, (imagined, _)), (replay_features, (returns, regularised)) = [call for call in calls if call[1]]
