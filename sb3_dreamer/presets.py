@@ -155,7 +155,7 @@ DREAMERV3_SMALL_VECTOR: dict[str, Any] = dict(size="XXS", train_ratio=128, preci
 #: DreamerV3 for DeepMind Control from 64 x 64 pixels on a CPU: size XXS and train ratio 128, as for vectors. An update
 #: of 16 x 64 images takes about 1.75 s in bf16 (2.7 s in float32), one every 8 policy steps, and rendering a frame
 #: 15-40 ms: at the pace measured on one core with native bf16, 100k env steps (50k policy steps) take 4.3-4.9 hours
-#: per seed. The world model had not learned to draw the pole after 3,250 updates (docs/benchmarks.md); on a CPU, Dreamer's
+#: per seed. The world model had not learned to draw the pole after 4,250 updates (docs/benchmarks.md); on a CPU, Dreamer's
 #: :data:`SMALL_PIXELS` is the preset that learns from pixels within such a budget.
 #: ``DreamerV3("CnnPolicy", env, **DREAMERV3_SMALL_PIXELS)``.
 DREAMERV3_SMALL_PIXELS: dict[str, Any] = dict(size="XXS", train_ratio=128, precision="auto")
