@@ -9,7 +9,9 @@ there (nothing is re-run and nothing is added) and writes one plot per learning 
 * ``benchmark_minatar.png``: DreamerV2, ``DREAMERV2_MINATAR``, MinAtar Breakout, the table
   "policy steps | minutes | evaluation return", mean +- std over the evaluation episodes;
 * ``benchmark_dreamerv3_cartpole.png``: DreamerV3 on CartPole-v1, one panel per attempt of the DreamerV3 section
-  (each paragraph starting "**CartPole-v1 ...**" and its table "seed | 2k | 4k | ...").
+  (each paragraph starting "**CartPole-v1 ...**" and its table "seed | 2k | 4k | ...");
+* ``benchmark_dreamerv3.png``: DreamerV3's other rows the same way (Pendulum-v1, DMC cartpole-balance from pixels,
+  MinAtar Breakout), each gate dotted.
 
     pip install matplotlib
     python benchmarks/plots.py                      # after editing the numbers in docs/benchmarks.md
@@ -110,15 +112,18 @@ def minatar(markdown: str) -> tuple[list[float], list[float], list[float], list[
     return steps, minutes, [m for m, _ in mean_std], [s for _, s in mean_std], float(random.group(1)) if random else None
 
 
-def dreamerv3_cartpole(markdown: str) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
-    """DreamerV3 on CartPole-v1: for each attempt (its bold title), each seed's (policy steps, returns); cells
-    without a number (a stopped run) are left out."""
+def dreamerv3_attempts(markdown: str, task: str) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """DreamerV3 on one task: for each attempt (a paragraph of the DreamerV3 section whose bold title starts with
+    ``task``) that has a table "seed | 2k | 4k | ..." (or "5k | 10k | ..."), each seed's (policy steps, returns).
+    Cells without a number (a stopped run) are left out; attempts without such a table are skipped."""
     body = section(markdown, "DreamerV3")
     attempts = {}
-    for chunk in re.split(r"^(?=\*\*CartPole-v1)", body, flags=re.MULTILINE)[1:]:
+    for chunk in re.split(rf"^(?=\*\*{re.escape(task)})", body, flags=re.MULTILINE)[1:]:
         title = re.match(r"\*\*(.+?)\*\*", chunk, flags=re.DOTALL).group(1)
-        rows = next(t for t in tables(chunk) if t[0][0] == "seed" and t[0][1] == "2k")
-        steps = [number(cell.rstrip("k")) * 1000 for cell in rows[0][1:] if cell.endswith("k")]
+        rows = next((t for t in tables(chunk) if t[0][0] == "seed" and re.fullmatch(r"\d+k", t[0][1])), None)
+        if rows is None:
+            continue
+        steps = [number(cell.rstrip("k")) * 1000 for cell in rows[0][1:] if re.fullmatch(r"[\d.]+k", cell)]
         curves = {}
         for row in rows[1:]:
             points = [(x, cell.strip("*")) for x, cell in zip(steps, row[1:], strict=False)]
@@ -126,8 +131,17 @@ def dreamerv3_cartpole(markdown: str) -> dict[str, dict[str, tuple[list[float], 
             curves[f"seed {row[0]}"] = ([x for x, _ in points], [y for _, y in points])
         attempts[" ".join(title.split())] = curves
     if not attempts:
-        raise ValueError("No '**CartPole-v1 ...**' attempts with a 'seed | 2k | ...' table in the DreamerV3 section.")
+        raise ValueError(f"No '**{task} ...**' attempts with a 'seed | 2k | ...' table in the DreamerV3 section.")
     return attempts
+
+
+def dreamerv3_cartpole(markdown: str) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """DreamerV3 on CartPole-v1: :func:`dreamerv3_attempts` of the paragraphs titled "**CartPole-v1 ...**"."""
+    return dreamerv3_attempts(markdown, "CartPole-v1")
+
+
+#: DreamerV3's other rows, one panel per attempt: (title prefix in the DreamerV3 section, issue 16's gate, y-limits)
+DREAMERV3_ROWS = [("Pendulum-v1", -300.0, (-1700, 0)), ("DMC cartpole-balance", 455.0, (0, 1000)), ("MinAtar", 1.0, (0, 5))]
 
 
 def _finish(ax: plt.Axes, title: str, path: pathlib.Path) -> None:
@@ -142,8 +156,36 @@ def _finish(ax: plt.Axes, title: str, path: pathlib.Path) -> None:
     print(f"wrote {path}")
 
 
+def _panels(
+    panels: list[tuple[str, dict[str, tuple[list[float], list[float]]], float | None, tuple[float, float] | None]],
+    gate_note: str,
+    path: pathlib.Path,
+    sharex: bool = False,
+) -> None:
+    """One panel per (title, curves by seed, gate, y-limits), stacked, each gate a dotted line; ``sharex`` for
+    attempts on one task."""
+    figure, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels)), sharex=sharex, squeeze=False)
+    for ax, (title, curves, gate, ylim) in zip(axes[:, 0], panels, strict=True):
+        for name, (steps, returns) in curves.items():  # "seed N" keeps its style (and colour) in every panel
+            seed = int(name.split()[-1])
+            ax.plot(steps, returns, markersize=3, alpha=0.85, label=name, color=f"C{seed}", **STYLES[seed % 3])
+        if gate is not None:
+            ax.axhline(gate, color="grey", linestyle=":", linewidth=1)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.set_title(title if len(title) <= 110 else title[:107] + "...", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[-1, 0].set_xlabel("policy steps")
+    axes[len(panels) // 2, 0].set_ylabel(f"evaluation return (10 episodes, deterministic); {gate_note}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    print(f"wrote {path}")
+
+
 def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
-    """Write the four PNGs into ``out`` and return their paths."""
+    """Write the five PNGs into ``out`` and return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "benchmark_pendulum.png", out / "benchmark_cartpole.png", out / "benchmark_minatar.png"]
 
@@ -184,23 +226,16 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
         )
     _finish(ax, "DreamerV2, DREAMERV2_MINATAR, MinAtar Breakout (60 CPU minutes)", paths[2])
 
-    attempts = dreamerv3_cartpole(markdown)
     paths.append(out / "benchmark_dreamerv3_cartpole.png")
-    figure, axes = plt.subplots(len(attempts), 1, figsize=(7, 2.4 * len(attempts)), sharex=True, squeeze=False)
-    for ax, (title, curves) in zip(axes[:, 0], attempts.items(), strict=True):
-        for style, (name, (steps, returns)) in zip(STYLES, curves.items(), strict=False):
-            ax.plot(steps, returns, markersize=3, alpha=0.85, label=name, **style)
-        ax.axhline(450, color="grey", linestyle=":", linewidth=1)
-        ax.set_ylim(0, 520)
-        ax.set_title(title, fontsize=8)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    axes[-1, 0].set_xlabel("policy steps")
-    axes[len(attempts) // 2, 0].set_ylabel("evaluation return (10 episodes, deterministic); gate 450 dotted")
-    figure.tight_layout()
-    figure.savefig(paths[-1], dpi=110)
-    plt.close(figure)
-    print(f"wrote {paths[-1]}")
+    panels = [(title, curves, 450.0, (0, 520)) for title, curves in dreamerv3_cartpole(markdown).items()]
+    _panels(panels, "gate 450 dotted", paths[-1], sharex=True)
+
+    paths.append(out / "benchmark_dreamerv3.png")
+    panels = []
+    for task, gate, ylim in DREAMERV3_ROWS:
+        attempts = dreamerv3_attempts(markdown, task).items()
+        panels += [(f"DreamerV3, {title}", curves, gate, ylim) for title, curves in attempts]
+    _panels(panels, "gates dotted", paths[-1])
     return paths
 
 

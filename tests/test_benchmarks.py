@@ -155,7 +155,7 @@ def test_cartpole_states_reads_the_simulator(tmp_path):
 
 def test_plots_read_every_curve_from_the_docs(tmp_path):
     """benchmarks/plots.py draws the docs' curves from the numbers in docs/benchmarks.md, the DreamerV3 CartPole
-    attempts included (one panel per attempt, seed 0's curve in each)."""
+    attempts included (one panel per attempt, seed 0's curve in each), and DreamerV3's Pendulum, pixel and MinAtar rows."""
     spec = importlib.util.spec_from_file_location("benchmarks_plots", ROOT / "benchmarks" / "plots.py")
     plots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plots)
@@ -164,5 +164,9 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert len(attempts) >= 4 and all(len(curves["seed 0"][0]) >= 5 for curves in attempts.values())
     steps, returns = attempts["CartPole-v1 at train ratio 128"]["seed 0"]
     assert steps[:2] == [2000.0, 4000.0] and returns[-1] == 197.0  # the bold final cell read as a number
+    pendulum = plots.dreamerv3_attempts(markdown, "Pendulum-v1")
+    assert len(pendulum["Pendulum-v1 with the paper's actor, train ratio 128"]) == 3
+    minatar = plots.dreamerv3_attempts(markdown, "MinAtar")["MinAtar Breakout"]
+    assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
     paths = plots.plot_all(markdown, tmp_path)
     assert all(path.stat().st_size > 10_000 for path in paths)
