@@ -68,17 +68,11 @@ BENCHMARKS = {
     "dreamerv3_cartpole": lambda seeds: make_grid(
         ["dreamerv3"], ["CartPole-v1"], seeds, 30_000, "DREAMERV3_SMALL_VECTOR", **EVAL
     ),
-    # Pendulum-v1 at the train ratio of DreamerV3's proprioceptive DMC runs, 512 (10k updates, about 1.3 hours per seed
-    # at XXS on one core): at ratio 128, seed 1 fell to -329 to -578 after half the budget (docs/benchmarks.md)
+    # Pendulum-v1 with DREAMERV3_SMALL_CONTINUOUS, at the train ratio of DreamerV3's proprioceptive DMC runs, 512 (10k
+    # updates, about 1.7 hours per seed at XXS on one core): at ratio 128, seed 1 fell to -329 to -578 after half the
+    # budget (docs/benchmarks.md)
     "dreamerv3_pendulum_512": lambda seeds: make_grid(
-        ["dreamerv3"],
-        ["Pendulum-v1"],
-        seeds,
-        20_000,
-        "DREAMERV3_SMALL_VECTOR",
-        kwargs={"train_ratio": 512},
-        checkpoint_freq=2000,
-        **EVAL,
+        ["dreamerv3"], ["Pendulum-v1"], seeds, 20_000, "DREAMERV3_SMALL_CONTINUOUS", checkpoint_freq=2000, **EVAL
     ),
     # the same at the train ratio of DreamerV3's DMC runs, 512 (about 2.3 hours per seed on one core with bf16)
     "dreamerv3_cartpole_512": lambda seeds: make_grid(

@@ -22,6 +22,7 @@ from sb3_dreamer.plan2explore import Plan2Explore
 from sb3_dreamer.presets import (
     DREAMERV3_DMC,
     DREAMERV3_MINATAR,
+    DREAMERV3_SMALL_CONTINUOUS,
     DREAMERV3_SMALL_PIXELS,
     DREAMERV3_SMALL_VECTOR,
     SMALL_PIXELS,
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DREAMERV3_DMC",
     "DREAMERV3_MINATAR",
+    "DREAMERV3_SMALL_CONTINUOUS",
     "DREAMERV3_SMALL_PIXELS",
     "DREAMERV3_SMALL_VECTOR",
     "SMALL_PIXELS",

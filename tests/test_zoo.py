@@ -90,6 +90,7 @@ def _group(algo: str, name: str) -> dict:
         ("dreamerv2", "_minatar", presets.DREAMERV2_MINATAR),
         ("plan2explore", "_vector", {**presets.SMALL_VECTOR, "exploration_steps": 10_000}),
         ("dreamerv3", "_vector", presets.DREAMERV3_SMALL_VECTOR),
+        ("dreamerv3", "_vector_continuous", presets.DREAMERV3_SMALL_CONTINUOUS),
         ("dreamerv3", "_dmc_pixels", presets.DREAMERV3_DMC),
         ("dreamerv3", "_dmc_proprio", presets.DREAMERV3_DMC),
         ("dreamerv3", "_dmc_both", presets.DREAMERV3_DMC),
