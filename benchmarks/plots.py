@@ -157,7 +157,7 @@ def _finish(ax: plt.Axes, title: str, path: pathlib.Path) -> None:
 
 
 def _panels(
-    panels: list[tuple[str, dict[str, tuple[list[float], list[float]]], float | None, tuple[float, float] | None]],
+    panels: list[tuple[str, dict[str, tuple[list[float], list[float]]], float, tuple[float, float]]],
     gate_note: str,
     path: pathlib.Path,
     sharex: bool = False,
@@ -169,10 +169,8 @@ def _panels(
         for name, (steps, returns) in curves.items():  # "seed N" keeps its style (and colour) in every panel
             seed = int(name.split()[-1])
             ax.plot(steps, returns, markersize=3, alpha=0.85, label=name, color=f"C{seed}", **STYLES[seed % 3])
-        if gate is not None:
-            ax.axhline(gate, color="grey", linestyle=":", linewidth=1)
-        if ylim is not None:
-            ax.set_ylim(*ylim)
+        ax.axhline(gate, color="grey", linestyle=":", linewidth=1)
+        ax.set_ylim(*ylim)
         ax.set_title(title if len(title) <= 110 else title[:107] + "...", fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
