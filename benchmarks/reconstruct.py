@@ -29,28 +29,23 @@ def reconstruct(model: Dreamer, env_id: str, steps: int, seed: int) -> tuple[th.
     env = gym.make(env_id)
     env.action_space.seed(seed)
     frames = [env.reset(seed=seed)[0]]
-    actions = []
-    for _ in range(steps - 1):
-        actions.append(env.action_space.sample())
-        frames.append(env.step(actions[-1])[0])
-    actions.append(env.action_space.sample())
-    policy, world_model = model.policy, model.policy.world_model
+    actions = [env.action_space.sample() for _ in range(steps - 1)]
+    frames += [env.step(action)[0] for action in actions]
+    policy = model.policy
     key = policy.image_keys[0]
     images = th.as_tensor(np.stack(frames))
     if images.shape[-1] in (1, 3):  # channel-last env frames, as the training VecTransposeImage turns them
         images = images.permute(0, 3, 1, 2)
-    with th.no_grad():
-        obs = policy.preprocess({key: images[None]}, batch_dims=2)
-        embed = world_model.encoder(obs)
-        model_actions = th.as_tensor(policy.to_model_action(np.stack(actions)))[None]
-        is_first = th.zeros(1, steps, dtype=th.bool)
-        is_first[0, 0] = True
-        posterior, _, _ = world_model.rssm.observe(embed, model_actions, is_first)
-        reconstruction = world_model.decoder(posterior.features)[key]
-    offset = 0.5 if policy.normalize_images else 0.0
-    error = ((reconstruction - obs[key]) ** 2).sum((-3, -2, -1))[0]
+    # row t holds the action that led to frame t; row 0's is ignored, since the episode starts there
+    model_actions = th.as_tensor(policy.to_model_action(np.stack(actions)))
+    model_actions = th.cat([th.zeros_like(model_actions[:1]), model_actions])[None]
+    is_first = th.zeros(1, steps, dtype=th.bool)
+    is_first[0, 0] = True
+    obs, _, _, reconstruction = policy.reconstruct({key: images[None]}, model_actions, is_first)
+    truth, prediction = obs[key], reconstruction[key]
+    error = ((prediction - truth) ** 2).sum((-3, -2, -1))[0]
     print(f"summed squared error per frame: mean {error.mean():.2f}, max {error.max():.2f}")
-    return (obs[key][0] + offset).clamp(0, 1), (reconstruction[0] + offset).clamp(0, 1)
+    return (truth[0] + policy.image_offset).clamp(0, 1), (prediction[0] + policy.image_offset).clamp(0, 1)
 
 
 def main() -> None:

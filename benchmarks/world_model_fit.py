@@ -23,14 +23,12 @@ from sb3_dreamer import DREAMERV3_SMALL_PIXELS, SMALL_PIXELS, Dreamer, DreamerV3
 
 def explained(model: Dreamer, batch) -> float:
     """``1 - SSE(reconstruction) / SSE(the batch's mean image)`` of the image key on ``batch``."""
-    policy, world_model = model.policy, model.policy.world_model
+    policy = model.policy
     policy.set_training_mode(False)
-    with th.no_grad(), model._autocast():
-        obs = policy.preprocess(batch.observations, batch_dims=2)
-        posterior, _, _ = world_model.rssm.observe(world_model.encoder(obs), batch.actions, batch.is_first)
-        reconstruction = world_model.decoder(posterior.features)
+    with model._autocast():
+        obs, _, _, reconstruction = policy.reconstruct(batch.observations, batch.actions, batch.is_first)
     policy.set_training_mode(True)
-    key = next(iter(obs))
+    key = policy.image_keys[0]
     truth, prediction = obs[key].float(), reconstruction[key].float()
     mean_image = truth.mean(dim=(0, 1), keepdim=True)
     return float(1 - ((prediction - truth) ** 2).sum() / ((mean_image - truth) ** 2).sum())

@@ -415,6 +415,33 @@ def test_logs_losses_and_world_model_pictures(tmp_path):
     assert scalars <= set(events.Tags()["scalars"])
 
 
+@pytest.mark.parametrize("algo", [Dreamer, DreamerV3])
+def test_reconstruct_returns_the_observations_and_restarts_at_episode_starts(algo):
+    """policy.reconstruct, what the pictures and benchmarks/reconstruct.py draw: the preprocessed observations
+    (images back to [0, 1] with image_offset), reconstructions of every key in their shape, no gradient, and the
+    model state restarted on the rows that start an episode."""
+    model = algo("MultiInputPolicy", _ImageAndStateEnv(), seed=0, **TINY)
+    policy, space = model.policy, model.policy.observation_space
+    batch, length = 2, 6
+    samples = [space.sample() for _ in range(batch * length)]
+    raw = {key: th.as_tensor(np.stack([s[key] for s in samples])).reshape(batch, length, *space[key].shape) for key in space}
+    actions = th.as_tensor(policy.to_model_action(np.stack([model.action_space.sample() for _ in range(batch * length)])))
+    actions = actions.reshape(batch, length, -1)
+    is_first = th.zeros(batch, length, dtype=th.bool)
+    is_first[:, 0] = is_first[:, 3] = True
+    obs, embed, posterior, reconstruction = policy.reconstruct(raw, actions, is_first)
+    th.testing.assert_close(obs["image"] + policy.image_offset, raw["image"].float() / 255)
+    th.testing.assert_close(obs["state"], raw["state"].float())
+    assert embed.shape[:2] == (batch, length) and posterior.deter.shape[:2] == (batch, length)
+    assert {key: value.shape for key, value in reconstruction.items()} == {key: value.shape for key, value in obs.items()}
+    assert not any(value.requires_grad for value in reconstruction.values())
+    # row 3 starts an episode: its recurrent state is that of a first row, whatever came before it
+    tail = policy.reconstruct({key: value[:, 3:] for key, value in raw.items()}, actions[:, 3:], is_first[:, 3:])
+    th.testing.assert_close(posterior.deter[:, 3], tail.posterior.deter[:, 0])
+    carried = policy.reconstruct(raw, actions, is_first & (th.arange(length) == 0))
+    assert not th.allclose(carried.posterior.deter[:, 3], tail.posterior.deter[:, 0])
+
+
 def _events(log_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -196,6 +196,19 @@ class Behavior(NamedTuple):
     critic_optimizer: th.optim.Optimizer
 
 
+class Reconstruction(NamedTuple):
+    """What the world model makes of observed sequences (:meth:`DreamerPolicy.reconstruct`), batch first ``(B, L, ...)``."""
+
+    #: the observations as the networks read them (:meth:`DreamerPolicy.preprocess`): images centred on 0
+    observations: dict[str, th.Tensor]
+    #: the encoder's embeddings ``e_t``
+    embed: th.Tensor
+    #: the posterior model states, filtered as in training
+    posterior: LatentState
+    #: the decoder's reconstruction of every observation key from the posterior states, in the space of ``observations``
+    reconstruction: dict[str, th.Tensor]
+
+
 class WorldModel(nn.Module):
     """Encoder, RSSM, decoder (one head per observation key), RewardModel and the optional ContinueModel; the
     arguments are :class:`DreamerPolicy`'s."""
@@ -520,6 +533,26 @@ class DreamerPolicy(BasePolicy):
             else:
                 out[key] = x.reshape(*batch_shape, -1)
         return out
+
+    @property
+    def image_offset(self) -> float:
+        """What to add to a preprocessed image (or its reconstruction) to bring it back to [0, 1]."""
+        return 0.5 if self.normalize_images else 0.0
+
+    @th.no_grad()
+    def reconstruct(self, observations: dict[str, th.Tensor], actions: th.Tensor, is_first: th.Tensor) -> Reconstruction:
+        """Filter sequences with the RSSM, as the world model's training step does, and decode the posterior states
+        (Dreamer V1, Fig. 5's reconstructions): what the model sees of the observations.
+
+        :param observations: raw observations of every key ``(B, L, ...)``, as the replay buffer stores them
+        :param actions: model-space actions ``(B, L, A)`` (:meth:`to_model_action`); ``actions[:, t]`` led to ``o_t``
+        :param is_first: which rows start an episode ``(B, L)`` (the state restarts there)
+        """
+        world_model = self.world_model
+        obs = self.preprocess(observations, batch_dims=2)
+        embed = world_model.encoder(obs)
+        posterior, _, _ = world_model.rssm.observe(embed, actions, is_first)
+        return Reconstruction(obs, embed, posterior, world_model.decoder(posterior.features))
 
     def to_env_action(self, action: np.ndarray) -> np.ndarray:
         """Model-space actions (batch first: ``[-1, 1]``, one-hot, one-hot per dimension, or bits) to

@@ -787,16 +787,12 @@ class Dreamer(OffPolicyAlgorithm):
         policy, world_model = self.policy, self.policy.world_model
         sequences = {key: value[:n_sequences] for key, value in batch.observations.items()}
         actions, is_first = batch.actions[:n_sequences], batch.is_first[:n_sequences]
-        obs = policy.preprocess(sequences, batch_dims=2)
-        embed = world_model.encoder(obs)
-        posterior, _, _ = world_model.rssm.observe(embed, actions, is_first)
-        reconstruction = world_model.decoder(posterior.features)
+        obs, embed, _, reconstruction = policy.reconstruct(sequences, actions, is_first)
         open_loop = world_model.rssm.open_loop(embed, actions, is_first, min(context, actions.shape[1] - 1))
         prediction = world_model.decoder(open_loop.features)
         exclude = ("stdout", "log", "json", "csv")
-        offset = 0.5 if policy.normalize_images else 0.0
         for key in policy.image_keys:
-            truth, recon, pred = (_rgb(x[key] + offset) for x in (obs, reconstruction, prediction))
+            truth, recon, pred = (_rgb(x[key] + policy.image_offset) for x in (obs, reconstruction, prediction))
             frames = truth[0, :8], recon[0, :8]  # (T, 3, H, W)
             rows = th.cat([*frames, (frames[1] - frames[0]).abs()], dim=-2)  # truth / reconstruction / error
             grid = th.cat(list(rows), -1).clamp(0, 1)  # frames side by side: (3, 3H, 8W)
