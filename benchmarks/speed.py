@@ -35,7 +35,9 @@ convolution FLOPs at the convolution rate; bf16 rates for bf16-mixed runs), and 
 multiple of it ("x floor"). sheeprl's model has our parameter counts at these sizes, so its update is put against
 the floor of our FLOP count. The last lines are one block, "Summary": the machine, the rates, update times against
 the floor and against sheeprl (float32 both, and bf16-mixed both where bf16 is native: sheeprl then runs again
-with ``fabric.precision=bf16-mixed``), collection with 1 and 8 envs, and peak memory.
+with ``fabric.precision=bf16-mixed``), collection with 1 and 8 envs, and peak memory. On a CPU that emulates bf16
+(AVX2: about 30x slower products), our bf16-mixed variants are not run, and the summary says so
+(``--emulated-bf16`` runs them anyway).
 
 ``--quick`` runs the same pipeline at tiny sizes (:data:`TINY_SIZES`), with few steps and without sheeprl, in
 well under a minute: a check that every figure is produced, not a measurement.
@@ -463,6 +465,7 @@ def main() -> None:
     parser.add_argument("--prefill", type=int, default=None, help="random steps first (default: 100k proprio, 500 pixels)")
     parser.add_argument("--collect-steps", type=int, default=None, help="timed steps (default: 2000 proprio, 200 pixels)")
     parser.add_argument("--only", choices=["ours", "sheeprl"], default=None)
+    parser.add_argument("--emulated-bf16", action="store_true", help="measure our bf16 variants on a CPU emulating bf16")
     parser.add_argument("--quick", action="store_true", help="the whole pipeline at tiny sizes, few steps, no sheeprl")
     parser.add_argument("--save", type=Path, default=Path("speed_results.jsonl"), help="each measurement's JSON line")
     parser.add_argument("--sheeprl-venv", type=Path, default=Path.home() / ".cache" / "sb3_dreamer" / "sheeprl-venv")
@@ -506,6 +509,9 @@ def main() -> None:
             for label, options in variants.items():
                 if args.quick and pixels and label != "fp32":
                     continue
+                if emulated_bf16(options, info, args):
+                    print(f"[{obs}] ours, {label}: {EMULATED}", flush=True)
+                    continue
                 command = [sys.executable, __file__, "--worker", "ours", "--device", args.device, *options, *ours_common]
                 results[f"ours, {label}", obs] = run_json(command, args.save)
             if not pixels and not args.quick:  # the other algorithms' updates (their memory is not comparable)
@@ -541,6 +547,16 @@ QUICK_VARIANTS = {
     "fp32": ["--sizes", "tiny"],
     "bf16-mixed": ["--sizes", "tiny", "--precision", "bf16-mixed"],
 }
+#: why a bf16-mixed variant is not measured on a CPU without native bf16 (``--emulated-bf16`` measures it anyway)
+EMULATED = 'not run: bf16 is emulated on this CPU (about 30x slower products); precision="auto" computes in float32'
+
+
+def emulated_bf16(options: list[str], info: dict, args: argparse.Namespace) -> bool:
+    """Whether to skip a variant of ours: bf16-mixed on a CPU that emulates bf16, unless ``--emulated-bf16``."""
+    bf16 = "bf16-mixed" in options
+    return bf16 and args.device == "cpu" and not info["native_bf16"] and not args.emulated_bf16 and not args.quick
+
+
 #: sheeprl's column names, by precision
 SHEEPRL = {"32": "sheeprl DreamerV1", "bf16-mixed": "sheeprl DreamerV1, bf16-mixed"}
 NOT_RUN = "not run"
@@ -638,6 +654,10 @@ def summary(
     )
     for obs in ("proprio", "pixels"):
         ours_fp32 = results.get(("ours, fp32", obs))
+        if ours_fp32 and not info["native_bf16"]:
+            skipped = [label for label, options in variants.items() if "bf16-mixed" in options]
+            skipped = [label for label in skipped if (f"ours, {label}", obs) not in results]
+            lines += [f"[{obs}] ours, {label}: {EMULATED}" for label in skipped]
         for (name, o), result in results.items():
             if o != obs or not name.startswith("ours"):
                 continue

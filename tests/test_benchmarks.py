@@ -121,6 +121,24 @@ def test_summary_against_sheeprl(speed):
     assert block.splitlines()[-1] == "CPU capability: AVX512 (Test CPU; native bf16: yes; 1 thread(s))"
 
 
+def test_summary_on_a_cpu_emulating_bf16(speed):
+    """Without native bf16 our bf16-mixed variants are skipped (float32 is what "auto" runs), and the summary says so."""
+    info = {"cpu_model": "Test CPU", "cpu_capability": "AVX2", "native_bf16": False, "torch": "2", "threads": 1,
+            "logical_cpus": 2}  # fmt: skip
+    rates = {"matmul": {"32": 100.0, "bf16": 3.0}, "matmul_by_backend": {}, "conv": {"32": 100.0, "bf16": 3.0}}
+    result = {"precision": "32", "update_flops": {"total": 10**11, "by_op": {"aten.mm": 10**11}},
+              "seconds_per_update": 2.0, "policy_steps_per_s": 1, "random_steps_per_s": 2, "peak_rss_mb_end": 500}  # fmt: skip
+    variants = {"fp32": [], "bf16-mixed": ["--precision", "bf16-mixed"]}
+    args = speed.argparse.Namespace(device="cpu", emulated_bf16=False, quick=False)
+    assert speed.emulated_bf16(variants["bf16-mixed"], info, args) and not speed.emulated_bf16([], info, args)
+    assert not speed.emulated_bf16(variants["bf16-mixed"], {**info, "native_bf16": True}, args)
+    forced = speed.argparse.Namespace(**{**vars(args), "emulated_bf16": True})
+    assert not speed.emulated_bf16(variants["bf16-mixed"], info, forced)
+    block = speed.summary({("ours, fp32", "proprio"): result}, variants, info, rates)
+    assert f"[proprio] ours, bf16-mixed: {speed.EMULATED}" in block
+    assert "  [proprio] ours, bf16-mixed: not run" in block and block[-1].startswith("CPU capability: AVX2")
+
+
 def test_reconstruct_draws_truth_above_reconstruction(tmp_path):
     """benchmarks/reconstruct.py on a saved pixel model: a picture of two rows of frames, and the error printed."""
     from sb3_dreamer import TINY, Dreamer
