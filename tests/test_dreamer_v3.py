@@ -279,6 +279,7 @@ def test_defaults_are_the_papers():
     assert model.kl_scale * model.kl_balance == pytest.approx(0.5)  # beta_dyn
     assert model.kl_scale * (1 - model.kl_balance) == pytest.approx(0.1)  # beta_rep
     assert model.continue_scale == 1.0 and policy.world_model.continue_model is not None
+    assert model.imagined_continue == "mode"  # the 2023 code's cont.mode() in imagination
     assert model.actor_entropy_coef == 3e-4 and model.exploration_noise == 0
     assert model.reinforce_mix == 1.0  # REINFORCE for discrete actions
     assert DreamerV3("MlpPolicy", "Pendulum-v1").reinforce_mix == 0.0  # backpropagation for continuous ones
@@ -291,6 +292,29 @@ def test_defaults_are_the_papers():
     assert isinstance(policy.critic.return_normalizer, PercentileReturnNormalizer)
     assert policy.world_model.decoder.observation_loss == "symlog_mse"
     assert policy.deterministic_size == 512 and policy.arch["actor"] == [512, 512]
+
+
+@pytest.mark.parametrize("imagined_continue", ["mode", "probability"])
+def test_imagined_steps_are_discounted_by_the_continue_mode(imagined_continue):
+    """The 2023 code discounts imagined step k by gamma times the ContinueModel's mode (``cont.mode()``): where it
+    predicts 0.8 that the episode goes on, the weights of the imagined steps are gamma^k with the mode and
+    (0.8 gamma)^k with the probability (Dreamer V1, V2 and the 2025 code), and a prediction of 0.3 ends the
+    trajectory with the mode."""
+    model = DreamerV3("MlpPolicy", ActionRewardEnv(discrete=True), seed=0, imagined_continue=imagined_continue, **TINY)
+    head = model.policy.world_model.continue_model.net[-1]
+    start, start_weight = model.policy.world_model.rssm.initial_state(4, model.device), th.ones(4)
+    behavior = model.policy.behaviors()["task"]
+    steps = th.arange(model.imagination_horizon + 1, dtype=th.float32)
+    for probability in (0.8, 0.3):
+        with th.no_grad():
+            head.weight.zero_()
+            head.bias.fill_(math.log(probability / (1 - probability)))
+        imagined = model._actor_backward(start, start_weight, behavior, model._task_reward, 1.0)
+        goes_on = float(probability > 0.5) if imagined_continue == "mode" else probability
+        expected = (model.gamma * goes_on) ** steps[:-1]  # step 0 has its start state's weight
+        th.testing.assert_close(imagined.weights, expected.unsqueeze(1).expand(-1, 4))
+    with pytest.raises(ValueError, match="imagined_continue"):
+        DreamerV3("MlpPolicy", ActionRewardEnv(discrete=True), imagined_continue="mean")
 
 
 def test_continuous_actor_is_a_bounded_normal():

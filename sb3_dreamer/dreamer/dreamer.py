@@ -56,6 +56,8 @@ from sb3_dreamer.common.rssm import LatentState
 SelfDreamer = TypeVar("SelfDreamer", bound="Dreamer")
 #: rewards of imagined steps ``(H, N)`` from their features ``(H + 1, N, F)`` and the actions ``(H, N, A)``
 RewardFn = Callable[[th.Tensor, th.Tensor], th.Tensor]
+#: ``imagined_continue``: the continue probability, or its mode (0 or 1)
+IMAGINED_CONTINUE = ("probability", "mode")
 
 
 class Imagined(NamedTuple):
@@ -111,6 +113,9 @@ class Dreamer(OffPolicyAlgorithm):
     :param kl_balance: KL balancing (DreamerV2, Algorithm 2): the prior gets this fraction of the KL's
         gradient and the posterior the rest; None (Dreamer V1) trains both with the plain KL
     :param continue_scale: weight of the ContinueModel's loss in the world-model loss
+    :param imagined_continue: what discounts an imagined step besides ``gamma``: the ContinueModel's probability that
+        the episode goes on (``"probability"``, Dreamer V1 with a continue model and DreamerV2's code) or its mode, 0 or
+        1 (``"mode"``, DreamerV3's 2023 code)
     :param actor_gradient: how the actor learns from imagined returns (DreamerV2, Eq. 6): ``"dynamics"``
         (backpropagation through the learned dynamics, Dreamer V1), ``"reinforce"`` (score-function
         gradients with the critic as baseline), ``"auto"`` (REINFORCE for Discrete actions, dynamics for Box,
@@ -201,6 +206,7 @@ class Dreamer(OffPolicyAlgorithm):
         kl_scale: float = 1.0,
         kl_balance: float | None = None,
         continue_scale: float = 1.0,
+        imagined_continue: str = "probability",
         actor_gradient: str | float = "dynamics",
         actor_entropy_coef: float = 0.0,
         max_grad_norm: float = 100.0,
@@ -279,6 +285,9 @@ class Dreamer(OffPolicyAlgorithm):
         self.kl_scale = kl_scale
         self.kl_balance = kl_balance
         self.continue_scale = continue_scale
+        if imagined_continue not in IMAGINED_CONTINUE:
+            raise ValueError(f"imagined_continue must be one of {IMAGINED_CONTINUE}, got {imagined_continue!r}.")
+        self.imagined_continue = imagined_continue
         self.actor_gradient = actor_gradient
         self.actor_entropy_coef = actor_entropy_coef
         self.max_grad_norm = max_grad_norm
@@ -684,10 +693,12 @@ class Dreamer(OffPolicyAlgorithm):
         rewards = self._recomputed(reward_fn, features, actions)
         discounts = self.gamma * th.ones_like(rewards)
         if world_model.continue_model is not None:
-            discounts = discounts * th.sigmoid(self._recomputed(world_model.continue_model, features[1:]))
+            logits = self._recomputed(world_model.continue_model, features[1:])
+            goes_on = th.sigmoid(logits) if self.imagined_continue == "probability" else (logits > 0).to(logits.dtype)
+            discounts = discounts * goes_on
         values = self._recomputed(target_critic, features)  # v(s_0 .. s_H), once: bootstrap values and baseline
         returns = lambda_returns(rewards, values[1:], discounts, self.td_lambda)
-        # weight of imagined step k: its discount gamma^k times the probability that the episode runs there
+        # weight of imagined step k: its discount gamma^k times the probability (or mode) that the episode runs there
         # (times the start state's weight: 0 when the episode has ended at s_0)
         weights = th.cumprod(th.cat([start_weight.unsqueeze(0), discounts[:-1]]), 0).detach()
         objective = self.actor_entropy_coef * entropy

@@ -61,6 +61,9 @@ class DreamerV3(Dreamer):
     :param representation_scale: weight of the representation loss ``max(1, KL(q || sg(p)))``, which regularises
         the posterior (beta_rep)
     :param continue_scale: weight of the ContinueModel's loss in the world-model loss
+    :param imagined_continue: what discounts an imagined step besides ``gamma``: the ContinueModel's mode, 0 or 1
+        (``"mode"``, the authors' 2023 code), or its probability that the episode goes on (``"probability"``, as the
+        2025 code and Dreamer V1, V2 do)
     :param actor_gradient: ``"auto"`` (the paper: REINFORCE for discrete actions, backpropagation through the
         dynamics for continuous ones), ``"dynamics"``, ``"reinforce"`` or a mix rho in [0, 1]
     :param actor_entropy_coef: entropy scale eta of the actor (3e-4), against normalised returns
@@ -134,6 +137,7 @@ class DreamerV3(Dreamer):
         dynamics_scale: float = 0.5,
         representation_scale: float = 0.1,
         continue_scale: float = 1.0,
+        imagined_continue: str = "mode",
         actor_gradient: str | float = "auto",
         actor_entropy_coef: float = 3e-4,
         max_grad_norm: float = 100.0,
@@ -191,6 +195,7 @@ class DreamerV3(Dreamer):
             kl_scale=kl_scale,  # beta_dyn KL(sg(q) || p) + beta_rep KL(q || sg(p)) as balancing with
             kl_balance=dynamics_scale / kl_scale,  # alpha = beta_dyn / (beta_dyn + beta_rep)
             continue_scale=continue_scale,
+            imagined_continue=imagined_continue,
             actor_gradient=actor_gradient,
             actor_entropy_coef=actor_entropy_coef,
             max_grad_norm=max_grad_norm,
