@@ -279,7 +279,7 @@ def test_defaults_are_the_papers():
     assert model.kl_scale * model.kl_balance == pytest.approx(0.5)  # beta_dyn
     assert model.kl_scale * (1 - model.kl_balance) == pytest.approx(0.1)  # beta_rep
     assert model.continue_scale == 1.0 and policy.world_model.continue_model is not None
-    assert model.imagined_continue == "mode"  # the 2023 code's cont.mode() in imagination
+    assert model.imagined_continue == "probability"  # the 2023 code's cont.mode() is the option "mode"
     assert model.actor_entropy_coef == 3e-4 and model.exploration_noise == 0
     assert model.reinforce_mix == 1.0  # REINFORCE for discrete actions
     assert DreamerV3("MlpPolicy", "Pendulum-v1").reinforce_mix == 0.0  # backpropagation for continuous ones
@@ -296,10 +296,10 @@ def test_defaults_are_the_papers():
 
 @pytest.mark.parametrize("imagined_continue", ["mode", "probability"])
 def test_imagined_steps_are_discounted_by_the_continue_mode(imagined_continue):
-    """The 2023 code discounts imagined step k by gamma times the ContinueModel's mode (``cont.mode()``): where it
-    predicts 0.8 that the episode goes on, the weights of the imagined steps are gamma^k with the mode and
-    (0.8 gamma)^k with the probability (Dreamer V1, V2 and the 2025 code), and a prediction of 0.3 ends the
-    trajectory with the mode."""
+    """``imagined_continue="mode"`` discounts imagined step k by gamma times the ContinueModel's mode, as the 2023
+    code does (``cont.mode()``): where it predicts 0.8 that the episode goes on, the weights of the imagined steps
+    are gamma^k with the mode and (0.8 gamma)^k with the probability (the default; Dreamer V1, V2 and the 2025
+    code), and a prediction of 0.3 ends the trajectory with the mode."""
     model = DreamerV3("MlpPolicy", ActionRewardEnv(discrete=True), seed=0, imagined_continue=imagined_continue, **TINY)
     head = model.policy.world_model.continue_model.net[-1]
     start, start_weight = model.policy.world_model.rssm.initial_state(4, model.device), th.ones(4)
