@@ -24,10 +24,8 @@ from sb3_dreamer import DREAMERV3_SMALL_PIXELS, SMALL_PIXELS, Dreamer, DreamerV3
 def explained(model: Dreamer, batch) -> float:
     """``1 - SSE(reconstruction) / SSE(the batch's mean image)`` of the image key on ``batch``."""
     policy = model.policy
-    policy.set_training_mode(False)
     with model._autocast():
         obs, _, _, reconstruction = policy.reconstruct(batch.observations, batch.actions, batch.is_first)
-    policy.set_training_mode(True)
     key = policy.image_keys[0]
     truth, prediction = obs[key].float(), reconstruction[key].float()
     mean_image = truth.mean(dim=(0, 1), keepdim=True)
@@ -55,7 +53,6 @@ def main() -> None:
     fixed = model.replay_buffer.sample(16, None, 64)  # the same sequences for every model
     np.random.seed(0)
     start = time.time()
-    model.policy.set_training_mode(True)
     for update in range(1, args.updates + 1):
         batch = model.replay_buffer.sample(model.batch_size, None, model.sequence_length)
         with model._autocast():
