@@ -11,7 +11,7 @@ from tests.envs import TINY
 
 
 def make_walker_pixels() -> gym.Env:
-    kwargs = dict(render_mode="rgb_array", render_kwargs=dict(width=64, height=64, camera_id=0), max_episode_steps=200)
+    kwargs = dict(render_mode="rgb_array", render_kwargs=dict(width=64, height=64, camera_id=0), max_episode_steps=100)
     env = gym.make("dm_control/walker-walk-v0", **kwargs)
     return Monitor(AddRenderObservation(env, render_only=True))
 
@@ -35,11 +35,11 @@ def test_walker_walk_pixels_end_to_end(walker, tmp_path):
         walker,
         seed=0,
         tensorboard_log=str(tmp_path / "tb"),
-        image_log_interval=5,
-        **{**TINY, "learning_starts": 500, "train_freq": 100, "batch_size": 4},
+        image_log_interval=2,
+        **{**TINY, "learning_starts": 300, "train_freq": 100, "batch_size": 4},
     )
-    model.learn(1_000, progress_bar=True)
-    assert model.num_timesteps == 1_000 and model._n_updates == 5
+    model.learn(600, progress_bar=True)
+    assert model.num_timesteps == 600 and model._n_updates == 3
     assert model.replay_buffer.observations.dtype.name == "uint8"
     model.save(tmp_path / "walker")
     loaded = Dreamer.load(tmp_path / "walker", env=walker)

@@ -372,7 +372,7 @@ def test_train_ratio_keeps_replayed_steps_within_one_update(ratio, n_envs):
     model = Dreamer("MlpPolicy", env, train_ratio=ratio, seed=0, **kwargs)
     assert model.train_ratio == ratio
     log = _UpdateLog()
-    model.learn(300, callback=log)
+    model.learn(150, callback=log)
     for steps, updates in [*log.log[1:], (model.num_timesteps, model._n_updates)]:
         target = ratio * max(steps - 50, 0)
         assert updates * replayed_per_update <= target < (updates + 1) * replayed_per_update, (steps, updates)
