@@ -426,6 +426,30 @@ def test_in_place_activations_change_only_rounding_and_memory():
     assert not mlp(6, [16], 3, nn.Tanh)[1].__dict__.get("inplace", False)  # classes without the option
 
 
+ACTIVATIONS = [nn.ELU, nn.CELU, nn.SELU, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardtanh, nn.SiLU, nn.Mish]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_activations_run_in_place_only_where_autograd_copies_nothing(activation):
+    """``activation_layer`` runs an activation in place exactly when its backward pass reads the output: then no
+    copy of the input is made. SiLU, Mish and Hardtanh (ReLU6) read their input, which autograd would copy before
+    an in-place op."""
+    from torch.profiler import profile
+
+    from sb3_dreamer.common.networks import IN_PLACE_ACTIVATIONS, activation_layer
+
+    def copies(layer: nn.Module) -> int:
+        x = th.randn(64, 8, requires_grad=True)
+        with profile() as prof:
+            layer(x * 1.0).sum().backward()
+        return sum(event.count for event in prof.key_averages() if event.key == "aten::clone")
+
+    layer = activation_layer(activation)
+    assert layer.inplace == (activation in IN_PLACE_ACTIVATIONS)
+    assert copies(activation(inplace=True)) == (0 if layer.inplace else 1)
+    assert copies(layer) == 0
+
+
 def test_replay_capacity_is_shared_by_the_environments():
     space = spaces.Box(0, 255, (3, 8, 8), np.uint8)
     buffer = SequenceReplayBuffer(1000, space, spaces.Box(-1, 1, (2,)), n_envs=4)

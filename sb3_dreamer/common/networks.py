@@ -15,7 +15,6 @@ the GRU is :class:`NormGRUCell`. Its reward and value heads are two-hot (:class:
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
@@ -69,11 +68,16 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+#: activations whose derivative PyTorch computes from their output: in place, their backward pass keeps one tensor per
+#: layer (the output, which is also the next layer's input) instead of two
+IN_PLACE_ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ELU, nn.CELU, nn.SELU, nn.ReLU, nn.LeakyReLU)
+
+
 def activation_layer(activation: type[nn.Module]) -> nn.Module:
-    """``activation()``, in place where the class allows it (ELU, ReLU, SiLU...): the same values, but the
-    backward pass keeps one tensor per layer (the activation's output, which is also the next layer's input)
-    instead of two, which halves the activation memory of imagination."""
-    if "inplace" in inspect.signature(activation).parameters:
+    """``activation()``, in place for :data:`IN_PLACE_ACTIVATIONS`: the same values, with half the activation memory
+    of imagination. Others (SiLU, Mish, ...) differentiate from their input: in place, autograd would copy the input
+    first, for the same memory and one more pass over it (DreamerV3's SiLU from 64x64 pixels: about 15% of an update)."""
+    if issubclass(activation, IN_PLACE_ACTIVATIONS):
         return activation(inplace=True)
     return activation()
 
