@@ -171,6 +171,19 @@ def test_cartpole_states_reads_the_simulator(tmp_path):
     assert -1 <= states["mean_cosine"] <= 1 and states["turns"] >= 0 and states["mean_angular_speed"] >= 0
 
 
+def test_critic_climb_bootstraps_towards_the_constant_reward():
+    """benchmarks/critic_climb.py: the critic's lambda-return targets start above its values (15 rewards of 1 each
+    ahead of an untrained critic) and the values rise towards them."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "critic_climb.py"), "--updates", "40", "--every", "20"]
+    command += ["--starts", "16", "--states", "64"]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
+    assert "true value 333" in result.stdout
+    rows = re.findall(r"(\d+) updates: mean value +([-\d.]+), mean target +([-\d.]+)", result.stdout)
+    assert [int(row[0]) for row in rows] == [20, 40]
+    (_, value_20, target_20), (_, value_40, _) = ((int(a), float(b), float(c)) for a, b, c in rows)
+    assert target_20 > value_20 + 5 and value_40 > value_20
+
+
 def test_plots_read_every_curve_from_the_docs(tmp_path):
     """benchmarks/plots.py draws the docs' curves from the numbers in docs/benchmarks.md, the DreamerV3 CartPole
     attempts included (one panel per attempt, seed 0's curve in each), and DreamerV3's Pendulum, pixel and MinAtar rows."""
