@@ -43,7 +43,9 @@ SMALL_VECTOR: dict[str, Any] = dict(
 #: 16 x 50, imagination from 256 posterior states, a 5000-frame prefill (2500 policy steps at action repeat 2) and
 #: train ratio 128 (an update of 800 replayed steps every 6.25 policy steps), in ``"auto"`` precision (bf16 where
 #: the CPU runs it natively). On cartpole-balance it scored 511.0 over 3 seeds at 100k env steps, 135-140 minutes a
-#: seed on one AVX512 core (docs/benchmarks.md). ``Dreamer("CnnPolicy", "DMC/cartpole-balance-pixels-v0", **SMALL_PIXELS)``.
+#: seed on one AVX512 core with native bf16 (docs/benchmarks.md). On an AVX2 core without it, an update takes 2.6 s in
+#: float32, 5.6 hours of updates for the same 100k env steps: beyond the 4 hours there.
+#: ``Dreamer("CnnPolicy", "DMC/cartpole-balance-pixels-v0", **SMALL_PIXELS)``.
 SMALL_PIXELS: dict[str, Any] = {
     **{key: value for key, value in SMALL_VECTOR.items() if key not in ("train_freq", "gradient_steps")},
     "train_ratio": 128,
@@ -159,10 +161,11 @@ DREAMERV3_SMALL_VECTOR: dict[str, Any] = dict(size="XXS", train_ratio=128, preci
 DREAMERV3_SMALL_CONTINUOUS: dict[str, Any] = dict(size="XXS", train_ratio=512, precision="auto")
 
 #: DreamerV3 for DeepMind Control from 64 x 64 pixels on a CPU: size XXS and train ratio 128, as for vectors. An update
-#: of 16 x 64 images takes about 1.75 s in bf16 (2.7 s in float32), one every 8 policy steps, and rendering a frame
-#: 15-40 ms: at the pace measured on one core with native bf16, 100k env steps (50k policy steps) take 4.3-4.9 hours
-#: per seed. The world model had not learned to draw the pole after 4,250 updates (docs/benchmarks.md); on a CPU, Dreamer's
-#: :data:`SMALL_PIXELS` is the preset that learns from pixels within such a budget.
+#: of 16 x 64 images takes about 1.75 s in bf16 (2.7 s in float32; 4.7 s in float32 on an AVX2 core), one every 8
+#: policy steps, and rendering a frame 15-40 ms: at the pace measured on one core with native bf16, 100k env steps
+#: (50k policy steps) take 4.3-4.9 hours per seed. The world model had not learned to draw the pole after 4,250
+#: updates (docs/benchmarks.md); on a CPU, Dreamer's :data:`SMALL_PIXELS` is the preset that learns from pixels within
+#: such a budget.
 #: ``DreamerV3("CnnPolicy", env, **DREAMERV3_SMALL_PIXELS)``.
 DREAMERV3_SMALL_PIXELS: dict[str, Any] = dict(size="XXS", train_ratio=128, precision="auto")
 
