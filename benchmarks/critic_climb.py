@@ -32,10 +32,18 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=250, help="print every this many updates")
     parser.add_argument("--starts", type=int, default=256, help="imagined trajectories per update")
     parser.add_argument("--states", type=int, default=4096, help="random model states the trajectories run through")
+    parser.add_argument("--precision", default="32", help='"32", "bf16-mixed" or "auto", as DreamerV3(precision=...)')
     args = parser.parse_args()
 
     th.manual_seed(0)
-    model = DreamerV3("MlpPolicy", "CartPole-v1", size=args.size, critic_learning_rate=args.critic_learning_rate, seed=0)
+    model = DreamerV3(
+        "MlpPolicy",
+        "CartPole-v1",
+        size=args.size,
+        critic_learning_rate=args.critic_learning_rate,
+        precision=args.precision,
+        seed=0,
+    )
     behavior = model.policy.behaviors()["task"]
     rssm = model.policy.world_model.rssm
     classes, groups = rssm.latent.classes, rssm.latent.variables
@@ -43,18 +51,22 @@ def main() -> None:
     stoch = th.nn.functional.one_hot(th.randint(0, classes, (args.states, groups)), classes).float().flatten(1)
     states = th.cat([deter, stoch], -1)
     horizon, n = model.imagination_horizon, args.starts
-    print(f"size {args.size}, critic learning rate {args.critic_learning_rate:g}: true value {1 / (1 - model.gamma):.0f}")
+    print(
+        f"size {args.size}, critic learning rate {args.critic_learning_rate:g}, precision {model.compute_precision}: "
+        f"true value {1 / (1 - model.gamma):.0f}"
+    )
     start = time.perf_counter()
     for update in range(1, args.updates + 1):
         features = states[th.randint(0, args.states, (horizon + 1, n))]  # (H + 1, N, F)
-        with th.no_grad():
-            values = behavior.critic(features)
-        rewards, discounts = th.ones(horizon, n), model.gamma * th.ones(horizon, n)
-        returns = lambda_returns(rewards, values[1:], discounts, model.td_lambda)
-        weights = th.cumprod(th.cat([th.ones(1, n), discounts[:-1]]), 0)
-        behavior.critic_optimizer.zero_grad(set_to_none=True)
-        loss = -(weights * model._critic_log_likelihood(behavior, features[:-1], returns)).mean()
-        loss.backward()
+        with model._autocast():  # as in train(): forward passes in the model's compute precision
+            with th.no_grad():
+                values = behavior.critic(features)
+            rewards, discounts = th.ones(horizon, n), model.gamma * th.ones(horizon, n)
+            returns = lambda_returns(rewards, values[1:], discounts, model.td_lambda)
+            weights = th.cumprod(th.cat([th.ones(1, n), discounts[:-1]]), 0)
+            behavior.critic_optimizer.zero_grad(set_to_none=True)
+            loss = -(weights * model._critic_log_likelihood(behavior, features[:-1], returns)).mean()
+        model._backward(loss)
         model._apply_gradients(behavior.critic_optimizer, behavior.critic.parameters())
         model._n_updates = update
         model._update_target_critics()
