@@ -201,3 +201,23 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
     paths = plots.plot_all(markdown, tmp_path)
     assert all(path.stat().st_size > 10_000 for path in paths)
+
+
+def test_product_floor_times_each_product_alone():
+    """benchmarks/product_floor.py's ProductTimer: a linear layer's update is three products (forward, input and
+    weight gradients: 3 x 2 B I O FLOPs), each timed alone, two shapes repeated once more counted twice; the
+    element-wise rest is timed apart."""
+    spec = importlib.util.spec_from_file_location("benchmarks_product_floor", ROOT / "benchmarks" / "product_floor.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    layer = th.nn.Linear(16, 4)
+    timer = module.ProductTimer(repeats=2)
+    with timer:
+        for _ in range(2):  # the same shapes twice: one timing each, counted twice
+            x = th.randn(8, 16, requires_grad=True)
+            th.tanh(layer(x)).sum().backward()
+    assert timer.product_flops == 2 * 3 * 2 * 8 * 16 * 4
+    assert sum(timer.calls.values()) == 6 and set(timer.calls.values()) == {2}
+    assert 0 < timer.product_floor <= timer.in_place_product
+    assert timer.in_place_other["tanh"] > 0 and "addmm" not in timer.in_place_other
+    assert all(module._short(key).split(":")[0] in module.PRODUCTS for key in timer.calls)
