@@ -90,6 +90,18 @@ BENCHMARKS = {
         checkpoint_freq=2000,
         **EVAL,
     ),
+    # at size XS and ratio 1024, RLlib's tuned DreamerV3 example for CartPole-v1 (rllib/tuned_examples/dreamerv3): per
+    # update the XS critic climbs about twice as fast as XXS's (benchmarks/critic_climb.py), for about twice the time
+    "dreamerv3_cartpole_xs_1024": lambda seeds: make_grid(
+        ["dreamerv3"],
+        ["CartPole-v1"],
+        seeds,
+        30_000,
+        "DREAMERV3_SMALL_VECTOR",
+        kwargs={"size": "XS", "train_ratio": 1024},
+        checkpoint_freq=2000,
+        **EVAL,
+    ),
     # with the 2025 version's replayed-value loss (weight 0.3) at the preset's ratio, 128: at ratios 512 and 1024 the
     # policy reached 500 and fell back while the critic's imagined return crept up (docs/benchmarks.md)
     "dreamerv3_cartpole_repval": lambda seeds: make_grid(
