@@ -377,6 +377,36 @@ def test_image_decoder_mirrors_encoder(shape):
     assert len(encoder.layout) == (4 if min(shape[1:]) >= 16 else 3)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_point_transposed_convolution_is_the_product(bias):
+    """PointConvTranspose2d: on a 1x1 map, the same outputs and gradients as nn.ConvTranspose2d (float32 rounding),
+    computed as one product (oneDNN's linear where enabled, the backend of ``common.linear``); channels-last output;
+    other maps go through nn.ConvTranspose2d; the same state-dict keys."""
+    from sb3_dreamer.common.networks import PointConvTranspose2d
+
+    th.manual_seed(0)
+    reference = nn.ConvTranspose2d(24, 5, 3, 2, bias=bias)
+    point = PointConvTranspose2d(24, 5, 3, 2, bias=bias)
+    point.load_state_dict(reference.state_dict())
+    assert point.state_dict().keys() == reference.state_dict().keys()
+    for side in (1, 2):  # a 1x1 map is the product; a 2x2 map goes through nn.ConvTranspose2d
+        x = th.randn(32, 24, side, side, requires_grad=True)
+        x_point = x.detach().clone().requires_grad_(True)
+        expected, got = reference(x), point(x_point)
+        assert got.shape == expected.shape and th.allclose(got, expected, atol=1e-5)
+        if side == 1:
+            assert got.is_contiguous(memory_format=th.channels_last)
+        grad = th.randn_like(expected)
+        expected.backward(grad)
+        got.backward(grad)
+        assert th.allclose(x_point.grad, x.grad, atol=1e-5)
+        assert th.allclose(point.weight.grad, reference.weight.grad, atol=1e-4)
+        if bias:
+            assert th.allclose(point.bias.grad, reference.bias.grad, atol=1e-4)
+        reference.zero_grad()
+        point.zero_grad()
+
+
 def test_valid_cnn_layout_is_the_papers():
     from sb3_dreamer.common.checks import UnsupportedSpaceError
     from sb3_dreamer.common.networks import ConvDecoder, ConvEncoder
@@ -387,6 +417,7 @@ def test_valid_cnn_layout_is_the_papers():
     assert encoder.output_dim == 1024
     assert decoder(th.zeros(2, 230)).shape == (2, 3, 64, 64)
     convs = [layer for layer in decoder.net if isinstance(layer, nn.ConvTranspose2d)]
+    assert [type(c).__name__ for c in convs] == ["PointConvTranspose2d"] + ["ConvTranspose2d"] * 3  # from the 1x1 map
     assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [
         (1024, 128, 5),
         (128, 64, 5),
