@@ -14,6 +14,8 @@ update is everything else (element-wise work, copies, Python)::
 
     OMP_NUM_THREADS=1 python benchmarks/product_floor.py --obs proprio            # sheeprl's sizes, float32
     OMP_NUM_THREADS=1 MUJOCO_GL=egl python benchmarks/product_floor.py --obs pixels
+    OMP_NUM_THREADS=1 MUJOCO_GL=egl python benchmarks/product_floor.py --algo dreamerv3 \
+        --preset DREAMERV3_SMALL_PIXELS --env DMC/cartpole-balance-pixels-v0 --obs pixels   # a preset, its precision
     OMP_NUM_THREADS=1 python benchmarks/product_floor.py --quick                  # tiny sizes: the pipeline only
 
 The update timed without the dispatch mode (``--updates`` of them, after a warm-up) is the one ``speed.py`` times.
@@ -129,7 +131,10 @@ def _short(signature: tuple) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--obs", choices=["proprio", "pixels"], default="proprio", help="DMC walker-walk observations")
-    parser.add_argument("--precision", default="32", help='"32" or "bf16-mixed"')
+    parser.add_argument("--precision", help='"32", "bf16-mixed" or "auto" (default: the preset\'s, else "32")')
+    parser.add_argument("--algo", choices=["dreamer", "dreamerv2", "dreamerv3"], default="dreamer")
+    parser.add_argument("--preset", help="a preset of sb3_dreamer.presets instead of sheeprl's sizes")
+    parser.add_argument("--env", help="the task (default: DMC walker-walk from --obs)")
     parser.add_argument("--updates", type=int, default=3, help="updates timed without the dispatch mode")
     parser.add_argument("--repeats", type=int, default=5, help="timings of each distinct product alone (best kept)")
     parser.add_argument("--top", type=int, default=12, help="costliest product shapes listed")
@@ -138,13 +143,19 @@ def main() -> None:
 
     from stable_baselines3.common.env_util import make_vec_env
 
-    from sb3_dreamer import Dreamer
+    from sb3_dreamer import Dreamer, DreamerV2, DreamerV3, presets
 
     th.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    sizes = dict(speed.TINY_SIZES if args.quick else speed.SHEEPRL_SIZES)
+    algo = {"dreamer": Dreamer, "dreamerv2": DreamerV2, "dreamerv3": DreamerV3}[args.algo]
+    if args.preset:
+        sizes_name, sizes = args.preset, dict(getattr(presets, args.preset))
+    else:
+        sizes_name = "tiny sizes" if args.quick else "sheeprl's sizes"
+        sizes = dict(speed.TINY_SIZES if args.quick else speed.SHEEPRL_SIZES)
+    sizes["precision"] = args.precision or sizes.get("precision", "32")
     policy = "CnnPolicy" if args.obs == "pixels" else "MlpPolicy"
-    env = make_vec_env(f"DMC/walker-walk-{args.obs}-v0", n_envs=1, seed=0)
-    model = Dreamer(policy, env, seed=0, learning_starts=10**12, precision=args.precision, **sizes)
+    env = make_vec_env(args.env or f"DMC/walker-walk-{args.obs}-v0", n_envs=1, seed=0)
+    model = algo(policy, env, seed=0, learning_starts=10**12, **sizes)
     prefill = 200 if args.quick else 3000
     model.learn(prefill)  # random steps into the replay; learning_starts is never reached
 
@@ -165,7 +176,7 @@ def main() -> None:
         times.append(time.perf_counter() - start)
     seconds = min(times)
     flops = speed.update_flops(model)
-    one_rate_floor = speed.floor_seconds(flops, rates, args.precision)
+    one_rate_floor = speed.floor_seconds(flops, rates, model.compute_precision)
 
     timer = ProductTimer(args.repeats)
     start = time.perf_counter()
@@ -174,9 +185,8 @@ def main() -> None:
     instrumented = time.perf_counter() - start
     other = sum(timer.in_place_other.values())
 
-    sizes_name = "tiny" if args.quick else "sheeprl"
     batch = f"batch {model.batch_size} x {model.sequence_length}"
-    print(f"[{args.obs}] Dreamer at {sizes_name}'s sizes, precision {args.precision}, {batch}")
+    print(f"[{args.obs}] {algo.__name__}, {sizes_name}, precision {model.compute_precision}, {batch}")
     print(f"update: {seconds:.3f} s (best of {args.updates}, batch sampling included)")
     print(f"one-rate floor (speed.py): {flops['total'] / 1e9:.1f} GFLOP at the peak rates above: {one_rate_floor:.3f} s")
     floor = timer.product_floor
