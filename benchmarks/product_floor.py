@@ -156,6 +156,7 @@ def main() -> None:
     policy = "CnnPolicy" if args.obs == "pixels" else "MlpPolicy"
     env = make_vec_env(args.env or f"DMC/walker-walk-{args.obs}-v0", n_envs=1, seed=0)
     model = algo(policy, env, seed=0, learning_starts=10**12, **sizes)
+    model._train_ratio = None  # a preset's train ratio would make train() count the updates due: here one per call
     prefill = 200 if args.quick else 3000
     model.learn(prefill)  # random steps into the replay; learning_starts is never reached
 
