@@ -3,7 +3,7 @@ image its reconstructions explain: ``1 - SSE(reconstruction) / SSE(mean image)``
 replayed steps (0: no better than drawing the mean image; 1: exact). Behaviour learning does not run.
 
     MUJOCO_GL=egl OMP_NUM_THREADS=1 python benchmarks/world_model_fit.py --algo dreamerv3 --replay REPLAY.pkl \
-        --env DMC/cartpole-balance-pixels-v0 --updates 1200 --every 200 [--learning-rate 6e-4]
+        --env DMC/cartpole-balance-pixels-v0 --updates 1200 --every 200 [--learning-rate 6e-4] [--size XS]
 
 ``--algo dreamer`` uses ``SMALL_PIXELS``, ``--algo dreamerv3`` ``DREAMERV3_SMALL_PIXELS``.
 """
@@ -41,11 +41,16 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=1200)
     parser.add_argument("--every", type=int, default=200)
     parser.add_argument("--learning-rate", type=float, default=None, help="the world model's (default: the preset's)")
+    parser.add_argument("--size", default=None, help="DreamerV3's model size (default: the preset's, XXS)")
     args = parser.parse_args()
     th.set_num_threads(1)
     kwargs = dict(DREAMERV3_SMALL_PIXELS if args.algo == "dreamerv3" else SMALL_PIXELS)
     if args.learning_rate is not None:
         kwargs["learning_rate"] = args.learning_rate
+    if args.size is not None:
+        if args.algo != "dreamerv3":
+            parser.error("--size is DreamerV3's")
+        kwargs["size"] = args.size
     model = (DreamerV3 if args.algo == "dreamerv3" else Dreamer)("CnnPolicy", gym.make(args.env), seed=0, **kwargs)
     model.load_replay_buffer(args.replay)
     model._update_learning_rates(1.0)
