@@ -29,7 +29,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import argparse
-import math
 import sys
 import time
 from collections import defaultdict
@@ -50,7 +49,7 @@ def _flops(func, args: tuple, kwargs: dict, out) -> int:
     """FLOPs of one product call, by torch's FLOP formulas (oneDNN's linear: ``2 numel(x) out_features``)."""
     name = func._overloadpacket.__name__
     if name == "_linear_pointwise":
-        return 2 * math.prod(args[0].shape) * args[1].shape[0]
+        return speed.onednn_linear_flops(args[0].shape, args[1].shape)
     return int(flop_registry[func._overloadpacket](*args, **kwargs, out_val=out))
 
 

@@ -246,14 +246,16 @@ def describe_rates(rates: dict) -> list[str]:
     return lines
 
 
+def onednn_linear_flops(x_shape, weight_shape, *args, **kwargs) -> int:
+    """FLOPs of oneDNN's linear (``sb3_dreamer.common.linear``'s products) from its inputs' shapes: ``2 numel(x) out``."""
+    return 2 * math.prod(x_shape) * weight_shape[0]
+
+
 def update_flops(model) -> dict:
     """FLOPs of one gradient update of ``model`` (world model and behaviour, forward and backward, as
     ``torch.utils.flop_counter.FlopCounterMode`` counts them), by operator and in total. Runs the update."""
     import torch as th
     from torch.utils.flop_counter import FlopCounterMode
-
-    def onednn_linear_flops(x_shape, weight_shape, *args, **kwargs) -> int:  # sb3_dreamer.common.linear's products
-        return 2 * math.prod(x_shape) * weight_shape[0]
 
     mapping = {th.ops.mkldnn._linear_pointwise: onednn_linear_flops} if hasattr(th.ops.mkldnn, "_linear_pointwise") else {}
     with FlopCounterMode(display=False, custom_mapping=mapping) as counter:

@@ -247,8 +247,9 @@ class PointConvTranspose2d(nn.ConvTranspose2d):
 
     def forward(self, x: th.Tensor, output_size: list[int] | None = None) -> th.Tensor:
         """The transposed convolution of ``x`` ``(N, C_in, H, W)``; a product where ``H = W = 1``."""
-        point = x.shape[-2:] == (1, 1) and output_size is None and self.groups == 1 and self.padding == (0, 0)
-        if not (point and self.output_padding == (0, 0) and self.dilation == (1, 1)):
+        point = x.shape[-2:] == (1, 1) and output_size is None and self.groups == 1
+        plain = self.padding == (0, 0) and self.output_padding == (0, 0) and self.dilation == (1, 1)
+        if not (point and plain):
             return super().forward(x, output_size)
         kh, kw = self.kernel_size
         weight = self.weight.permute(2, 3, 1, 0).reshape(kh * kw * self.out_channels, self.in_channels)
