@@ -4,6 +4,7 @@ its floor, and ``--quick`` (the whole pipeline at tiny sizes, without sheeprl) e
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import re
 import subprocess
@@ -169,6 +170,24 @@ def test_cartpole_states_reads_the_simulator(tmp_path):
     assert states == again  # deterministic acting on a seeded env
     assert 0 < states["episode_return"] <= 1000 and 0 <= states["large_actions"] <= 1
     assert -1 <= states["mean_cosine"] <= 1 and states["turns"] >= 0 and states["mean_angular_speed"] >= 0
+
+
+def test_cartpole_states_reads_cartpole_v1_and_the_model(tmp_path):
+    """benchmarks/cartpole_states.py on Gymnasium's CartPole-v1: one deterministic episode's cart and pole summary from
+    the observations, with the actor's probabilities and the critic's values of the posterior states."""
+    import importlib.util
+
+    from sb3_dreamer import TINY, Dreamer
+
+    spec = importlib.util.spec_from_file_location("cartpole_states", ROOT / "benchmarks" / "cartpole_states.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = Dreamer("MlpPolicy", "CartPole-v1", seed=0, **TINY)
+    states = module.classic_episode_states(model, "CartPole-v1", seed=3)
+    assert states == module.classic_episode_states(model, "CartPole-v1", seed=3)  # deterministic acting, seeded env
+    assert 1 <= states["length"] <= 500 and 0.5 <= states["likelier"] <= 1
+    assert states["max_x"] >= abs(states["final_x"]) and states["max_angle"] >= 0
+    assert math.isfinite(states["first_values"]) and math.isfinite(states["last_values"])
 
 
 def test_critic_climb_bootstraps_towards_the_constant_reward():
