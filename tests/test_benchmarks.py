@@ -213,7 +213,9 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     attempts = plots.dreamerv3_cartpole(markdown)
     assert len(attempts) >= 4 and all(len(curves["seed 0"][0]) >= 2 for curves in attempts.values())
     assert sum(len(curves["seed 0"][0]) >= 5 for curves in attempts.values()) >= 4  # a stopped run may have two points
-    assert attempts["CartPole-v1 at size XS, train ratio 1024"]["seed 0"] == ([2000.0, 4000.0], [479.3, 500.0])
+    xs_1024 = attempts["CartPole-v1 at size XS, train ratio 1024"]
+    assert xs_1024["seed 0"] == ([2000.0, 4000.0, 6000.0, 8000.0], [479.3, 500.0, 86.9, 356.3])
+    assert xs_1024["seed 1"] == ([2000.0, 4000.0], [225.2, 143.3])  # "(stopped)" and empty cells are not points
     steps, returns = attempts["CartPole-v1 at train ratio 128"]["seed 0"]
     assert steps[:2] == [2000.0, 4000.0] and returns[-1] == 197.0  # the bold final cell read as a number
     pendulum = plots.dreamerv3_attempts(markdown, "Pendulum-v1")
