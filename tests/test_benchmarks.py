@@ -246,3 +246,22 @@ def test_product_floor_times_each_product_alone():
     assert 0 < timer.product_floor <= timer.in_place_product
     assert timer.in_place_other["tanh"] > 0 and "addmm" not in timer.in_place_other
     assert all(module._short(key).split(":")[0] in module.PRODUCTS for key in timer.calls)
+
+
+def test_sheeprl_dreamer_v3_runs_sheeprl_at_our_size_and_train_ratio(monkeypatch, tmp_path):
+    """benchmarks/sheeprl_dreamer_v3.py turns our size and train ratio into sheeprl's overrides: replay_ratio counts
+    gradient steps of 16 x 64 per policy step, and XXS sets every width to 128 with 16 x 16 latents."""
+    spec = importlib.util.spec_from_file_location("benchmarks_sheeprl_v3", ROOT / "benchmarks" / "sheeprl_dreamer_v3.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    calls = []
+    monkeypatch.setattr(module.subprocess, "run", lambda command, **kwargs: calls.append((command, kwargs)))
+    monkeypatch.setattr(sys, "argv", ["sheeprl_dreamer_v3.py", "train", "--seed", "2", "--train-ratio", "512",
+                                      "--output", str(tmp_path), "algo.horizon=10"])  # fmt: skip
+    module.main()
+    ((command, kwargs),) = calls
+    overrides = dict(item.split("=", 1) for item in command[1:])
+    assert overrides["algo.replay_ratio"] == "0.5" and overrides["seed"] == "2"
+    assert overrides["algo.dense_units"] == "128" and overrides["algo.world_model.discrete_size"] == "16"
+    assert overrides["run_name"] == "xxs_512_s2" and overrides["checkpoint.keep_last"] == "16"
+    assert command[-1] == "algo.horizon=10" and kwargs["cwd"] == str(tmp_path)
