@@ -51,7 +51,7 @@ XXS = [
 
 def train(args: argparse.Namespace) -> None:
     """sheeprl's command line with the overrides of the module's docstring."""
-    sheeprl = shutil.which("sheeprl", path=os.path.dirname(os.path.realpath(sys.executable))) or "sheeprl"
+    sheeprl = shutil.which("sheeprl", path=os.path.dirname(sys.executable)) or "sheeprl"
     command = [
         sheeprl, "exp=dreamer_v3", "algo=dreamer_v3_XS", "env=gym", f"env.id={args.env}", "env.num_envs=1",
         "env.capture_video=False", "algo.mlp_keys.encoder=[state]", "algo.mlp_keys.decoder=[state]",
