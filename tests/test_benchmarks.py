@@ -217,7 +217,12 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert xs_1024["seed 0"] == ([2000.0, 4000.0, 6000.0, 8000.0], [479.3, 500.0, 86.9, 356.3])
     assert xs_1024["seed 1"] == ([2000.0, 4000.0], [225.2, 143.3])  # "(stopped)" and empty cells are not points
     again = attempts["CartPole-v1 at train ratio 1024, run again towards 30k steps"]
-    assert again["seed 1"] == ([2000.0 * k for k in range(1, 8)], [429.7, 496.0, 132.4, 482.4, 184.5, 277.1, 424.7])
+    assert again["seed 1"] == (
+        [2000.0 * k for k in range(1, 10)],
+        [429.7, 496.0, 132.4, 482.4, 184.5, 277.1, 424.7, 122.2, 130.3],
+    )
+    peer = attempts["CartPole-v1 with sheeprl's DreamerV3 (the peer) at size XXS, train ratio 128"]
+    assert peer["seed 0"][1][-1] == 229.2 and peer["seed 1"][1][-4:] == [500.0] * 4 and len(peer["seed 1"][0]) == 15
     steps, returns = attempts["CartPole-v1 at train ratio 128"]["seed 0"]
     assert steps[:2] == [2000.0, 4000.0] and returns[-1] == 197.0  # the bold final cell read as a number
     pendulum = plots.dreamerv3_attempts(markdown, "Pendulum-v1")
