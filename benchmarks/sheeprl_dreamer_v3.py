@@ -39,6 +39,7 @@ import sys
 import numpy as np
 
 BATCH, SEQUENCE = 16, 64
+#: our ``SIZES["XXS"]`` (sb3_dreamer/dreamer_v3/policies.py) in sheeprl's overrides; a test keeps the two equal
 XXS = [
     "algo.dense_units=128",
     "algo.world_model.recurrent_model.recurrent_state_size=128",
@@ -84,11 +85,14 @@ def evaluate(args: argparse.Namespace) -> None:
     fabric = Fabric(accelerator="cpu", devices=1)
     env = make_env(cfg, cfg.seed, 0, None, "test")()
     actions_dim = [env.action_space.n]
-    checkpoints = glob.glob(os.path.join(args.run, "checkpoint", "ckpt_*_0.ckpt"))
-    steps = sorted(int(re.search(r"ckpt_(\d+)_0", path).group(1)) for path in checkpoints)
+    checkpoints = {
+        int(re.search(r"ckpt_(\d+)_0", path).group(1)): path
+        for path in glob.glob(os.path.join(args.run, "checkpoint", "ckpt_*_0.ckpt"))
+    }
+    steps = sorted(checkpoints)
     results, lengths = [], []
     for step in steps:
-        state = torch.load(os.path.join(args.run, "checkpoint", f"ckpt_{step}_0.ckpt"), weights_only=False)
+        state = torch.load(checkpoints[step], weights_only=False)
         _, _, critic, _, player = build_agent(
             fabric, actions_dim, False, cfg, env.observation_space, state["world_model"], state["actor"], state["critic"]
         )

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import torch as th
 
+from sb3_dreamer.dreamer_v3.policies import SIZES
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEED = ROOT / "benchmarks" / "speed.py"
 
@@ -268,5 +270,12 @@ def test_sheeprl_dreamer_v3_runs_sheeprl_at_our_size_and_train_ratio(monkeypatch
     overrides = dict(item.split("=", 1) for item in command[1:])
     assert overrides["algo.replay_ratio"] == "0.5" and overrides["seed"] == "2"
     assert overrides["algo.dense_units"] == "128" and overrides["algo.world_model.discrete_size"] == "16"
+    xxs = SIZES["XXS"]
+    assert {int(overrides[key]) for key in ("algo.dense_units", "algo.world_model.transition_model.hidden_size")} == {
+        xxs["units"],
+        xxs["hidden_size"],
+    }
+    assert int(overrides["algo.world_model.recurrent_model.recurrent_state_size"]) == xxs["deterministic_size"]
+    assert int(overrides["algo.world_model.stochastic_size"]) == xxs["stochastic_size"] and xxs["layers"] == 1
     assert overrides["run_name"] == "xxs_512_s2" and overrides["checkpoint.keep_last"] == "16"
     assert command[-1] == "algo.horizon=10" and kwargs["cwd"] == str(tmp_path)
