@@ -26,7 +26,7 @@ from sb3_dreamer.common.checkpoints import checkpoints
 from sb3_dreamer.grid import Cell, algorithms, load_results, make_grid, report, run_grid
 from sb3_dreamer.grid.__main__ import main
 from sb3_dreamer.grid.evaluate import evaluate_cell
-from sb3_dreamer.grid.report import CellResult, _fmt, budget_table, interval_estimates, plot_profiles
+from sb3_dreamer.grid.report import CellResult, _fmt, budget_table, gate_table, interval_estimates, plot_profiles
 from sb3_dreamer.grid.train import ResumableMonitor, _seconds_before, attempts, make_env, make_eval_env, train_cell
 
 TINY_EVAL = dict(eval_freq=100, n_eval_episodes=2)
@@ -123,6 +123,32 @@ def test_statistics_are_rliables(tmp_path):
     assert os.path.getsize(tmp_path / "profile.png") > 0
     profiles, _ = library.create_performance_profile({"a": scores}, [-1.0, 0.5, 200.0], reps=20)
     np.testing.assert_array_equal(profiles["a"], [1.0, 0.5, 0.0])
+
+
+def test_gate_table_checks_the_mean_and_every_seed_from_half_the_budget(tmp_path, capsys):
+    """Issue-style gates: the mean at the budget reaches the gate, and no evaluation of any seed from half the
+    budget on (steps 400-800 here) falls below it; evaluations before half the budget do not count."""
+    output = str(tmp_path)
+    curves = {  # evaluations at 200, 400, 600, 800 policy steps
+        "steady": [[10, 500, 480, 500], [0, 460, 500, 490], [20, 450, 500, 500]],
+        "swings": [[10, 500, 480, 500], [0, 500, 300, 500], [20, 500, 500, 500]],
+        "low": [[10, 450, 450, 450], [0, 450, 450, 450], [20, 450, 450, 420]],
+    }
+    for algo, seeds in curves.items():
+        for seed, returns in enumerate(seeds):
+            _write_cell(output, algo, "CartPole-v1", seed, np.repeat(np.array(returns, float)[:, None], 2, axis=1))
+    _write_cell(output, "steady", "Pendulum-v1", 0, np.full((4, 2), -100.0))  # no gate given: no row
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+        for line in gate_table(load_results(output), {"CartPole-v1": 450})[2:]
+    }
+    assert set(rows) == {"steady", "swings", "low"}
+    assert rows["steady"][3:] == ["800", "496.7", "450.0", "480.0 / 460.0 / 450.0", "none", "met"]
+    assert rows["swings"][6:] == ["480.0 / 300.0 / 500.0", "seed 1", "missed (stability)"]
+    assert rows["low"][4] == "440.0" and rows["low"][7:] == ["seed 2", "missed (mean)"]
+    assert main(["report", output, "--no-plots", "--gates", '{"CartPole-v1": 450}']) == 0
+    text = capsys.readouterr().out
+    assert "## Gates" in text and "| swings | CartPole-v1 | 3 | 800 | 500.0 | 450.0 |" in text
 
 
 def test_scores_at_budgets():

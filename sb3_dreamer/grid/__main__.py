@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--normalize", type=_literal, default=None, help="score ranges per env, {env: [low, high]}, for aggregates over tasks"
     )
+    rep.add_argument(
+        "--gates",
+        type=_literal,
+        default=None,
+        help="the least return asked for per env, {env: gate}: a table of the mean at the budget and of each seed's "
+        "lowest evaluation from half the budget on",
+    )
     rep.add_argument("--reps", type=int, default=2000, help="bootstrap replicates")
     rep.add_argument("--ci", type=float, default=0.95, help="coverage of the confidence intervals")
     rep.add_argument("--no-plots", action="store_true")
@@ -116,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(format_reevaluations(evaluate_grid(args.output, args.device)))
         return 0
-    print(report(args.output, args.budgets, args.normalize, reps=args.reps, size=args.ci, plots=not args.no_plots))
+    print(
+        report(
+            args.output, args.budgets, args.normalize, reps=args.reps, size=args.ci, plots=not args.no_plots, gates=args.gates
+        )
+    )
     return 0
 
 

@@ -69,6 +69,11 @@ class CellResult:
         index = np.searchsorted(self.steps, budget, side="right") - 1
         return float(self.returns[index]) if index >= 0 else math.nan
 
+    def lowest_from(self, step: int) -> float:
+        """The lowest mean return of the evaluations at or after ``step`` (nan when there is none)."""
+        later = self.returns[self.steps >= step]
+        return float(later.min()) if len(later) else math.nan
+
 
 def load_results(output: str) -> list[CellResult]:
     """Every cell of an output folder: the folders ``<output>/<algo>/<EnvName>_<seed>/`` (written by the grid or
@@ -267,6 +272,42 @@ def _row(algo: str, env: str, scores: np.ndarray, reps: int, size: float, seed: 
     return f"| {algo} | {env} | {scores.size} | " + " | ".join(cells) + " |"
 
 
+def gate_table(results: Sequence[CellResult], gates: Mapping[str, float], budget: int | None = None) -> list[str]:
+    """The Markdown table of issue-style gates: for each algorithm on a task of ``gates``, the mean score at the
+    budget (the cells' own, or ``budget``) against the gate, and stability: the lowest evaluation of each seed
+    from half the budget on, and the seeds that fell below the gate there. A gate is met when the mean reaches
+    it and no evaluation of any seed from half the budget on falls below it.
+
+    :param results: the cells
+    :param gates: ``{env id: gate}``, the least return asked for
+    :param budget: policy steps (None: each group's largest cell budget)
+    """
+    lines = [
+        "| algo | env | runs | budget | mean | gate | lowest from half the budget, per seed | below the gate there | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (algo, env), group in sorted(_groups(results).items()):
+        if env not in gates or not any(len(result.steps) for result in group):
+            continue
+        steps = budget if budget is not None else max(result.budget for result in group)
+        scores = [result.score_at(steps) for result in group]
+        lowest = [result.lowest_from(steps // 2) for result in group]
+        gate, mean = float(gates[env]), float(np.mean(scores))
+        below = [f"seed {result.seed}" for result, low in zip(group, lowest, strict=True) if not low >= gate]
+        if math.isnan(mean):
+            verdict = "not all seeds evaluated at the budget"
+        elif mean < gate:
+            verdict = "missed (mean)"
+        else:
+            verdict = "missed (stability)" if below else "met"
+        lows = " / ".join("-" if math.isnan(low) else f"{low:.1f}" for low in lowest)
+        lines.append(
+            f"| {algo} | {env} | {len(group)} | {steps} | {_fmt(mean)} | {_fmt(gate)} | {lows} | "
+            f"{', '.join(below) or 'none'} | {verdict} |"
+        )
+    return lines
+
+
 def cells_table(results: Sequence[CellResult]) -> list[str]:
     """The Markdown table of every cell: its last evaluation, best evaluation, wall time and status."""
     lines = [
@@ -413,13 +454,14 @@ def report(
     size: float = 0.95,
     seed: int = 0,
     plots: bool = True,
+    gates: Mapping[str, float] | None = None,
 ) -> str:
     """Write the report of a grid's output folder into it and return its Markdown:
 
     - ``results.csv``: ``algo,env,seed,step,return``, one row per evaluation;
     - ``report.md``: a table per budget (mean, median and IQM with stratified-bootstrap confidence intervals
-      over seeds, per task, and over tasks when normalised), the table of cells, and the failed cells with
-      their errors;
+      over seeds, per task, and over tasks when normalised), the gates when given (:func:`gate_table`), the
+      table of cells, and the failed cells with their errors;
     - ``curves_<EnvName>.png`` and ``profile_<EnvName>.png`` per task (``curves_normalized.png`` and
       ``profile_normalized.png`` with ``normalize``): sample-efficiency curves and performance profiles at
       the largest budget.
@@ -431,6 +473,7 @@ def report(
     :param size: coverage of the confidence intervals
     :param seed: seed of the bootstrap
     :param plots: write the PNG plots
+    :param gates: ``{env id: gate}``: add the table of :func:`gate_table` at the cells' budgets
     :raises FileNotFoundError: the folder holds no cells
     """
     results = load_results(output)
@@ -448,6 +491,8 @@ def report(
     ]
     for budget in budgets:
         lines += [*budget_table(results, budget, normalize, reps, size, seed), ""]
+    if gates:
+        lines += ["## Gates", "", *gate_table(results, gates), ""]
     lines += ["## Cells", "", *cells_table(results), ""]
     failed = [result for result in results if result.status == "failed"]
     if failed:
