@@ -283,7 +283,8 @@ def gate_table(results: Sequence[CellResult], gates: Mapping[str, float], budget
     :param budget: policy steps (None: each group's largest cell budget)
     """
     lines = [
-        "| algo | env | runs | budget | mean | gate | lowest from half the budget, per seed | below the gate there | verdict |",
+        "| algo | env | runs | budget | mean | gate | lowest from half the budget, per seed | below the gate there "
+        "| verdict |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for (algo, env), group in sorted(_groups(results).items()):
