@@ -225,6 +225,10 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     )
     peer = attempts["CartPole-v1 with sheeprl's DreamerV3 (the peer) at size XXS, train ratio 128"]
     assert peer["seed 0"][1][-1] == 229.2 and peer["seed 1"][1][-4:] == [500.0] * 4 and len(peer["seed 1"][0]) == 15
+    assert peer["seed 2"][1][-1] == 158.4
+    three = attempts["CartPole-v1 at train ratio 128, three seeds beside the peer's three"]
+    assert [three[f"seed {k}"][1][-1] for k in range(3)] == [193.9, 177.1, 371.1]
+    assert all(len(steps) == 15 for steps, _ in three.values())
     steps, returns = attempts["CartPole-v1 at train ratio 128"]["seed 0"]
     assert steps[:2] == [2000.0, 4000.0] and returns[-1] == 197.0  # the bold final cell read as a number
     pendulum = plots.dreamerv3_attempts(markdown, "Pendulum-v1")
