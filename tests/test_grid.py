@@ -133,6 +133,7 @@ def test_gate_table_checks_the_mean_and_every_seed_from_half_the_budget(tmp_path
         "steady": [[10, 500, 480, 500], [0, 460, 500, 490], [20, 450, 500, 500]],
         "swings": [[10, 500, 480, 500], [0, 500, 300, 500], [20, 500, 500, 500]],
         "low": [[10, 450, 450, 450], [0, 450, 450, 450], [20, 450, 450, 420]],
+        "late": [[10, 500, 500, 100], [0, 500, 500, 500], [20, 500, 500, 500]],
     }
     for algo, seeds in curves.items():
         for seed, returns in enumerate(seeds):
@@ -142,10 +143,15 @@ def test_gate_table_checks_the_mean_and_every_seed_from_half_the_budget(tmp_path
         line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
         for line in gate_table(load_results(output), {"CartPole-v1": 450})[2:]
     }
-    assert set(rows) == {"steady", "swings", "low"}
+    assert set(rows) == {"steady", "swings", "low", "late"}
     assert rows["steady"][3:] == ["800", "496.7", "450.0", "480.0 / 460.0 / 450.0", "none", "met"]
     assert rows["swings"][6:] == ["480.0 / 300.0 / 500.0", "seed 1", "missed (stability)"]
-    assert rows["low"][4] == "440.0" and rows["low"][7:] == ["seed 2", "missed (mean)"]
+    assert rows["low"][4] == "440.0" and rows["low"][7:] == ["seed 2", "missed (mean, stability)"]
+    assert rows["late"][7:] == ["seed 0", "missed (mean, stability)"]
+    # at a budget of 600 the window is 300-600: seed 0's fall at 800 comes after it
+    at_600 = {line.split("|")[1].strip(): line for line in gate_table(load_results(output), {"CartPole-v1": 450}, 600)}
+    assert at_600["late"].endswith("| 500.0 / 500.0 / 500.0 | none | met |")
+    assert at_600["swings"].endswith("| 480.0 / 300.0 / 500.0 | seed 1 | missed (mean, stability) |")
     assert main(["report", output, "--no-plots", "--gates", '{"CartPole-v1": 450}']) == 0
     text = capsys.readouterr().out
     assert "## Gates" in text and "| swings | CartPole-v1 | 3 | 800 | 500.0 | 450.0 |" in text

@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_literal,
         default=None,
         help="the least return asked for per env, {env: gate}: a table of the mean at the budget and of each seed's "
-        "lowest evaluation from half the budget on",
+        "lowest evaluation from half the budget to the budget",
     )
     rep.add_argument("--reps", type=int, default=2000, help="bootstrap replicates")
     rep.add_argument("--ci", type=float, default=0.95, help="coverage of the confidence intervals")

@@ -69,10 +69,10 @@ class CellResult:
         index = np.searchsorted(self.steps, budget, side="right") - 1
         return float(self.returns[index]) if index >= 0 else math.nan
 
-    def lowest_from(self, step: int) -> float:
-        """The lowest mean return of the evaluations at or after ``step`` (nan when there is none)."""
-        later = self.returns[self.steps >= step]
-        return float(later.min()) if len(later) else math.nan
+    def lowest_from(self, step: int, until: float = math.inf) -> float:
+        """The lowest mean return of the evaluations from ``step`` to ``until`` (nan when there is none)."""
+        window = self.returns[(self.steps >= step) & (self.steps <= until)]
+        return float(window.min()) if len(window) else math.nan
 
 
 def load_results(output: str) -> list[CellResult]:
@@ -275,8 +275,8 @@ def _row(algo: str, env: str, scores: np.ndarray, reps: int, size: float, seed: 
 def gate_table(results: Sequence[CellResult], gates: Mapping[str, float], budget: int | None = None) -> list[str]:
     """The Markdown table of issue-style gates: for each algorithm on a task of ``gates``, the mean score at the
     budget (the cells' own, or ``budget``) against the gate, and stability: the lowest evaluation of each seed
-    from half the budget on, and the seeds that fell below the gate there. A gate is met when the mean reaches
-    it and no evaluation of any seed from half the budget on falls below it.
+    from half the budget to the budget, and the seeds that fell below the gate there. A gate is met when the mean
+    reaches it and no evaluation of any seed in that window falls below it; a missed gate names every reason.
 
     :param results: the cells
     :param gates: ``{env id: gate}``, the least return asked for
@@ -292,15 +292,14 @@ def gate_table(results: Sequence[CellResult], gates: Mapping[str, float], budget
             continue
         steps = budget if budget is not None else max(result.budget for result in group)
         scores = [result.score_at(steps) for result in group]
-        lowest = [result.lowest_from(steps // 2) for result in group]
+        lowest = [result.lowest_from(steps // 2, until=steps) for result in group]
         gate, mean = float(gates[env]), float(np.mean(scores))
         below = [f"seed {result.seed}" for result, low in zip(group, lowest, strict=True) if not low >= gate]
+        reasons = [reason for reason, missed in (("mean", mean < gate), ("stability", bool(below))) if missed]
         if math.isnan(mean):
             verdict = "not all seeds evaluated at the budget"
-        elif mean < gate:
-            verdict = "missed (mean)"
         else:
-            verdict = "missed (stability)" if below else "met"
+            verdict = f"missed ({', '.join(reasons)})" if reasons else "met"
         lows = " / ".join("-" if math.isnan(low) else f"{low:.1f}" for low in lowest)
         lines.append(
             f"| {algo} | {env} | {len(group)} | {steps} | {_fmt(mean)} | {_fmt(gate)} | {lows} | "
