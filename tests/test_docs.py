@@ -108,3 +108,16 @@ def test_mkdocs_build_strict(tmp_path):
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
     assert (tmp_path / "site" / "index.html").is_file()
     assert (tmp_path / "site" / "api" / "algorithms" / "index.html").is_file()
+
+
+def test_readme_test_command_is_what_ci_runs():
+    """The README's test command (its second ``bash`` block, after the install) is the pytest line of ``.ci/run``,
+    and the docs' front page gives the same command."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = [block.split("```", 1)[0].strip() for block in readme.split("```bash\n")[1:]]
+    command = blocks[1].rsplit("&& ", 1)[-1]
+    assert command.startswith("OMP_NUM_THREADS=1 python -m pytest ") and "--cov" in command
+    pytest_line = command.removeprefix("OMP_NUM_THREADS=1 ")
+    ci = [line.split("#", 1)[0].strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert pytest_line in ci
+    assert blocks[1] in (ROOT / "docs" / "index.md").read_text()
