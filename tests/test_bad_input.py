@@ -15,6 +15,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_dreamer import CheckpointError, Dreamer, ObservationError, Plan2Explore, UnsupportedSpaceError
+from sb3_dreamer.common.checks import check_action_space, check_observation, check_observation_space, check_replay_buffer
 from tests.envs import TINY
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
@@ -187,6 +188,36 @@ def test_observations_of_the_wrong_kind(dict_model):
         )
 
 
+@pytest.mark.parametrize(
+    "check, space, message",
+    [
+        (check_observation_space, spaces.Dict({}), "observation Dict is empty"),
+        (check_observation_space, spaces.Discrete(3, start=1), "must start at 0; shift it"),
+        (check_observation_space, spaces.MultiDiscrete([[2, 3], [2, 2]]), "1-D MultiDiscrete; flatten it"),
+        (check_action_space, spaces.Box(0, 10, (2,), np.int32), "float dtype; use Discrete or MultiDiscrete"),
+        (check_action_space, spaces.Box(1.0, 1.0, (2,), np.float32), "low < high in every dimension"),
+    ],
+)
+def test_each_refused_space_says_what_to_do(check, space, message):
+    """The refusals that the drawn spaces above rarely reach, one by one, with the fix their message names."""
+    with pytest.raises(UnsupportedSpaceError, match=message):
+        check(space)
+
+
+@pytest.mark.parametrize(
+    "observation, message",
+    [
+        ({"a": np.zeros(2)}, "array observation of space"),
+        ([[1.0, 2.0], [3.0]], "is not an array"),
+        (np.array([np.nan, 0.0], np.float32), "NaN or infinite"),
+        (np.array([[0.0, 0.0], [np.inf, 0.0]], np.float32), "NaN or infinite"),
+    ],
+)
+def test_each_refused_observation_says_why(observation, message):
+    with pytest.raises(ObservationError, match=message):
+        check_observation(observation, spaces.Box(-1, 1, (2,), np.float32))
+
+
 # ---------------------------------------------------------------- files at load
 @pytest.fixture(scope="module")
 def saved():
@@ -251,3 +282,18 @@ def test_files_of_other_models_are_refused(saved, tmp_path):
     two_envs = Dreamer("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=2), **QUICK)
     with pytest.raises(CheckpointError, match="environment streams"):
         two_envs.load_replay_buffer(tmp_path / "replay.pkl")
+
+
+def test_replays_that_are_not_ours_or_are_inconsistent_are_refused(saved):
+    model, _, _ = saved
+    buffer, spaces_and_envs = model.replay_buffer, (model.observation_space, model.action_space, 1)
+    check_replay_buffer(buffer, *spaces_and_envs, "the file")  # the model's own replay passes
+    with pytest.raises(CheckpointError, match="holds a dict, not a SequenceReplayBuffer"):
+        check_replay_buffer({}, *spaces_and_envs, "the file")
+    position = buffer.env_pos.copy()
+    try:
+        buffer.env_pos[0] = buffer.buffer_size  # a write position past the end of its stream
+        with pytest.raises(CheckpointError, match="inconsistent replay buffer"):
+            check_replay_buffer(buffer, *spaces_and_envs, "the file")
+    finally:
+        buffer.env_pos[:] = position
