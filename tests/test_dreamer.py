@@ -598,3 +598,24 @@ def test_terminal_start_states_carry_no_weight(algo):
         assert th.allclose(a, b, rtol=1e-5, atol=1e-8)
     assert any(not th.allclose(a, b) for a, b in zip(kept, gradients(moved, th.ones_like(weight)), strict=True))
     assert all(g.abs().sum() == 0 for g in gradients(start, th.zeros_like(weight)))
+
+
+def test_imagination_starts_draw_that_many_distinct_states_with_their_own_weights():
+    """``imagination_starts=k`` (the CPU presets' 128-256) imagines from k of the batch's B x L posterior states,
+    drawn without replacement, each with the weight of its own row: a terminal state keeps weight 0."""
+    model = Dreamer("MlpPolicy", ActionRewardEnv(), seed=0, imagination_starts=7, **TINY)
+    row = th.arange(24.0).reshape(4, 6, 1)  # B x L = 4 x 6 states, each tagged with its row number
+    posterior = LatentState(row.expand(4, 6, 3), -row.expand(4, 6, 2))
+    terminal = th.zeros(4, 6, dtype=th.bool)
+    terminal[:2] = True  # rows 0-11 are terminal
+    drawn = set()
+    for _ in range(20):
+        start, weight = model._imagination_starts(posterior, terminal)
+        rows = start.deter[:, 0].long().tolist()
+        assert len(set(rows)) == 7 and th.equal(start.stoch, -start.deter[:, :2])  # h and z of the same rows
+        assert weight.tolist() == [0.0 if r < 12 else 1.0 for r in rows]
+        drawn.update(rows)
+    assert len(drawn) > 14  # a new draw each update, not the same seven rows
+    model.imagination_starts = 24  # as many as the batch has: all of them, in order
+    start, weight = model._imagination_starts(posterior, terminal)
+    assert start.deter[:, 0].tolist() == list(range(24)) and th.equal(weight, (~terminal).float().reshape(-1))
