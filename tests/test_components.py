@@ -341,6 +341,44 @@ def test_replay_pickles_only_the_rows_written():
         assert all(th.equal(a[k], b[k]) for k in a) if isinstance(a, dict) else th.equal(a, b)
 
 
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_dict_replay_pickles_and_loads_exactly_when_full(tmp_path, on_disk):
+    """A Dict-observation replay (images and vectors), in RAM or memory-mapped, filled to its capacity: the pickle
+    loads to the same rows and the same next samples; a memory-mapped one reopens its files, and says so when they
+    are gone; reset() empties every stream."""
+    space = spaces.Dict({"img": spaces.Box(0, 255, (1, 8, 8), np.uint8), "vec": spaces.Box(-1, 1, (3,))})
+    storage = str(tmp_path / "replay") if on_disk else None
+    buffer = SequenceReplayBuffer(12, space, spaces.Discrete(3), device="cpu", n_envs=2, storage_dir=storage)
+    rng = np.random.default_rng(0)
+
+    def observation():
+        return {"img": rng.integers(0, 256, (2, 1, 8, 8), dtype=np.uint8), "vec": rng.uniform(-1, 1, (2, 3))}
+
+    for t in range(9):  # 6 rows per stream: the streams wrap around
+        done = np.array([t % 4 == 3, False], dtype=np.float32)
+        buffer.add(observation(), observation(), np.eye(3)[[t % 3, 1]], np.full(2, t), done, [{}, {}])
+    assert buffer.full
+    loaded = pickle.loads(pickle.dumps(buffer))
+    for key in ("img", "vec"):
+        assert np.array_equal(loaded.observations[key], buffer.observations[key]), key
+    for name in ("actions", "rewards", "dones", "is_first", "env_pos"):
+        assert np.array_equal(getattr(loaded, name), getattr(buffer, name)), name
+    batches = []
+    for copy in (buffer, loaded):
+        np.random.seed(0)
+        batches.append(copy.sample(4, sequence_length=3))
+    assert all(th.equal(batches[0].observations[k], batches[1].observations[k]) for k in ("img", "vec"))
+    assert th.equal(batches[0].actions, batches[1].actions) and th.equal(batches[0].rewards, batches[1].rewards)
+    loaded.reset()
+    assert loaded.size() == 0 and not loaded.full and not np.any(loaded.env_pos)
+    if on_disk:
+        state = pickle.dumps(buffer)
+        buffer.release()
+        assert os.listdir(storage) == []
+        with pytest.raises(FileNotFoundError, match="must stay where it was written"):
+            pickle.loads(state)
+
+
 def test_replay_sampling_short_buffer_and_dict():
     space = spaces.Dict({"img": spaces.Box(0, 255, (1, 16, 16), np.uint8), "vec": spaces.Box(-1, 1, (3,))})
     buffer = SequenceReplayBuffer(50, space, spaces.Discrete(3), device="cpu", n_envs=2)
