@@ -13,6 +13,7 @@ from stable_baselines3.common.logger import configure
 
 from sb3_dreamer import Dreamer, DreamerV2, DreamerV3, Plan2Explore
 from sb3_dreamer.common.checks import UnsupportedSpaceError
+from sb3_dreamer.common.policies import DEFAULT_NET_ARCH
 from sb3_dreamer.common.rssm import LatentState
 from tests.envs import TINY, ActionRewardEnv
 
@@ -619,3 +620,26 @@ def test_imagination_starts_draw_that_many_distinct_states_with_their_own_weight
     model.imagination_starts = 24  # as many as the batch has: all of them, in order
     start, weight = model._imagination_starts(posterior, terminal)
     assert start.deter[:, 0].tolist() == list(range(24)) and th.equal(weight, (~terminal).float().reshape(-1))
+
+
+def test_policy_kwargs_net_arch_per_network_and_their_refusals():
+    """``net_arch`` as a dict sizes the networks it names and leaves the others at the policy's defaults;
+    unknown keys and values of the policy's other arguments are refused when the model is built."""
+    kwargs = {k: v for k, v in TINY.items() if k != "policy_kwargs"}
+    small = {k: v for k, v in TINY["policy_kwargs"].items() if k != "net_arch"}
+    model = Dreamer("MlpPolicy", "Pendulum-v1", policy_kwargs={**small, "net_arch": {"reward": [24, 12]}}, **kwargs)
+    assert model.policy.arch == {**DEFAULT_NET_ARCH, "reward": [24, 12]}
+    reward_model = model.policy.world_model.reward_model
+    widths = [layer.out_features for layer in reward_model.modules() if isinstance(layer, th.nn.Linear)]
+    assert widths[:2] == [24, 12]
+    obs = th.as_tensor(model.env.reset(), dtype=th.float32)
+    with th.no_grad():  # SB3's stateless entry point: one step from the initial state
+        assert model.policy._predict(obs, deterministic=True).shape == (1, 1)
+    for bad, message in [
+        ({"net_arch": {"policy": [8]}}, "Unknown net_arch keys"),
+        ({"norm": "batch"}, "norm must be one of"),
+        ({"observation_loss": "l1"}, "observation_loss must be one of"),
+        ({"features_extractor_kwargs": {"depth": 3}}, "Unknown features_extractor_kwargs"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Dreamer("MlpPolicy", "Pendulum-v1", policy_kwargs={**TINY["policy_kwargs"], **bad}, **kwargs)
