@@ -121,3 +121,11 @@ def test_readme_test_command_is_what_ci_runs():
     ci = [line.split("#", 1)[0].strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert pytest_line in ci
     assert blocks[1] in (ROOT / "docs" / "index.md").read_text()
+
+
+def test_readme_layout_names_every_module_and_benchmark():
+    """The README's Layout block lists each module of ``sb3_dreamer/common/`` and each script of ``benchmarks/``."""
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("```")[1]
+    files = [*sorted((ROOT / "sb3_dreamer" / "common").glob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py"))]
+    missing = [path.name for path in files if path.name != "__init__.py" and path.name not in layout]
+    assert not missing, f"README's Layout does not name {missing}"
