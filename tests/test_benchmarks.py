@@ -233,6 +233,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert steps[:2] == [2000.0, 4000.0] and returns[-1] == 197.0  # the bold final cell read as a number
     pendulum = plots.dreamerv3_attempts(markdown, "Pendulum-v1")
     assert len(pendulum["Pendulum-v1 with the paper's actor, train ratio 128"]) == 3
+    hidden = pendulum["Pendulum-v1 at train ratio 512 on two seeds that no setting was chosen on, 3 and 4"]
+    assert [hidden[f"seed {k}"][1][-1] for k in (3, 4)] == [-158.0, -122.0] and len(hidden["seed 3"][0]) == 10
     minatar = plots.dreamerv3_attempts(markdown, "MinAtar")["MinAtar Breakout"]
     assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
     paths = plots.plot_all(markdown, tmp_path)
