@@ -235,10 +235,10 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert len(pendulum["Pendulum-v1 with the paper's actor, train ratio 128"]) == 3
     hidden = pendulum["Pendulum-v1 at train ratio 512 on two seeds that no setting was chosen on, 3 and 4"]
     assert [hidden[f"seed {k}"][1][-1] for k in (3, 4)] == [-158.0, -122.0] and len(hidden["seed 3"][0]) == 10
-    minatar = plots.dreamerv3_attempts(markdown, "MinAtar")["MinAtar Breakout"]
+    minatar_attempts = plots.dreamerv3_attempts(markdown, "MinAtar")
+    minatar = minatar_attempts["MinAtar Breakout"]
     assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
-    hidden = plots.dreamerv3_attempts(markdown, "MinAtar")
-    hidden = hidden["MinAtar Breakout on two seeds that no setting was chosen on, 3 and 4"]
+    hidden = minatar_attempts["MinAtar Breakout on two seeds that no setting was chosen on, 3 and 4"]
     assert sorted(hidden) == ["seed 3", "seed 4"] and hidden["seed 3"][1][-1] == hidden["seed 4"][1][-1] == 2.6
     paths = plots.plot_all(markdown, tmp_path)
     assert all(path.stat().st_size > 10_000 for path in paths)
