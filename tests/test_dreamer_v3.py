@@ -274,6 +274,9 @@ def test_defaults_are_the_papers():
     assert (model.learning_rate, model.actor_learning_rate, model.critic_learning_rate) == (1e-4, 3e-5, 3e-5)
     assert policy.optimizer.defaults["eps"] == 1e-8
     assert policy.actor_optimizer.defaults["eps"] == policy.critic_optimizer.defaults["eps"] == 1e-5
+    # each optimizer at its own rate from the start, not only once train() has run (the policy builds them at 1e-4)
+    assert policy.optimizer.param_groups[0]["lr"] == 1e-4
+    assert policy.actor_optimizer.param_groups[0]["lr"] == policy.critic_optimizer.param_groups[0]["lr"] == 3e-5
     assert (model.model_max_grad_norm, model.max_grad_norm) == (1000, 100)
     assert (model.free_nats, model.free_nats_per_step) == (1.0, True)
     assert model.kl_scale * model.kl_balance == pytest.approx(0.5)  # beta_dyn

@@ -338,6 +338,8 @@ class Dreamer(OffPolicyAlgorithm):
         self.compute_precision = resolve_precision(self.precision, self.device)
         self.actor_lr_schedule = FloatSchedule(self.actor_learning_rate)
         self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
+        # the policy builds every optimizer at the world model's rate; each gets its own before anything steps it
+        self._update_learning_rates(1.0)
 
     def _build_policy_kwargs(self, policy_kwargs: dict[str, Any]) -> dict[str, Any]:
         """The policy's arguments: the caller's, plus the target critic that ``target_update_interval`` asks for."""
