@@ -230,6 +230,11 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     three = attempts["CartPole-v1 at train ratio 128, three seeds beside the peer's three"]
     assert [three[f"seed {k}"][1][-1] for k in range(3)] == [193.9, 177.1, 371.1]
     assert all(len(steps) == 15 for steps, _ in three.values())
+    critic_lr = attempts["CartPole-v1 with the critic at ten times the paper's learning rate, 3e-4"]
+    assert [critic_lr[f"seed {k}"][1][-1] for k in range(2)] == [387.3, 500.0]
+    behavior_lr = attempts["CartPole-v1 with the actor and the critic at ten times the paper's learning rate, 3e-4"]
+    assert [behavior_lr[f"seed {k}"][1][-1] for k in range(2)] == [479.2, 186.1]
+    assert all(len(steps) == 15 for curves in (critic_lr, behavior_lr) for steps, _ in curves.values())
     steps, returns = attempts["CartPole-v1 at train ratio 128"]["seed 0"]
     assert steps[:2] == [2000.0, 4000.0] and returns[-1] == 197.0  # the bold final cell read as a number
     pendulum = plots.dreamerv3_attempts(markdown, "Pendulum-v1")
