@@ -123,7 +123,7 @@ class Plan2Explore(Dreamer):
         with frozen(self.policy.ensemble):  # for the actor's backward pass too (recomputed with checkpointing)
             explore = self._train_behavior(start, start_weight, behaviors["explore"], self._intrinsic_reward)
         metrics.update({f"explore_{key}": value for key, value in explore.items()})
-        metrics["exploring"] = th.tensor(float(self.exploring))
+        metrics["exploring"] = th.tensor(float(self.exploring), device=self.device)
         return metrics
 
     def _train_ensemble(self, batch: SequenceSamples, posterior: LatentState, embed: th.Tensor) -> dict[str, th.Tensor]:
