@@ -305,9 +305,9 @@ def test_imagined_steps_are_discounted_by_the_continue_mode(imagined_continue):
     code), and a prediction of 0.3 ends the trajectory with the mode."""
     model = DreamerV3("MlpPolicy", ActionRewardEnv(discrete=True), seed=0, imagined_continue=imagined_continue, **TINY)
     head = model.policy.world_model.continue_model.net[-1]
-    start, start_weight = model.policy.world_model.rssm.initial_state(4, model.device), th.ones(4)
+    start, start_weight = model.policy.world_model.rssm.initial_state(4, model.device), th.ones(4, device=model.device)
     behavior = model.policy.behaviors()["task"]
-    steps = th.arange(model.imagination_horizon + 1, dtype=th.float32)
+    steps = th.arange(model.imagination_horizon + 1, dtype=th.float32, device=model.device)
     for probability in (0.8, 0.3):
         with th.no_grad():
             head.weight.zero_()
@@ -425,9 +425,9 @@ class _ImageAndVectorEnv(ActionRewardEnv):
 
 def test_heads_predict_zero_at_initialisation():
     model = DreamerV3("MlpPolicy", ActionRewardEnv(), **TINY)
-    features = 5 * th.randn(7, model.policy.world_model.rssm.feature_size)
-    assert th.equal(model.policy.world_model.reward_model(features), th.zeros(7))
-    assert th.equal(model.policy.critic(features), th.zeros(7))
+    features = 5 * th.randn(7, model.policy.world_model.rssm.feature_size, device=model.device)
+    assert th.equal(model.policy.world_model.reward_model(features), th.zeros(7, device=model.device))
+    assert th.equal(model.policy.critic(features), th.zeros(7, device=model.device))
 
 
 @pytest.mark.parametrize(("policy", "discrete"), [("MlpPolicy", False), ("CnnPolicy", True), ("MultiInputPolicy", True)])
@@ -561,12 +561,14 @@ def test_predict_state_and_episode_start():
 
 
 def test_bf16_mixed_precision():
-    """precision="bf16-mixed" works for DreamerV3's components: hidden layers in bf16, heads (two-hot included),
-    states and parameters in float32."""
+    """precision="bf16-mixed" works for DreamerV3's components: hidden layers' products in bf16, heads (two-hot
+    included), states and parameters in float32. (The encoder's first product: autocast computes normalisation in
+    float32 on CUDA, so the encoder's output is bf16 on a CPU only.)"""
     model = DreamerV3("MlpPolicy", ActionRewardEnv(discrete=True), seed=0, precision="bf16-mixed", **TINY)
     world_model = model.policy.world_model
     dtypes = {}
-    modules = dict(hidden=world_model.encoder, prior=world_model.rssm.transition_model, deter=world_model.rssm.recurrent_model)
+    first_product = next(m for m in world_model.encoder.modules() if isinstance(m, nn.Linear))
+    modules = dict(hidden=first_product, prior=world_model.rssm.transition_model, deter=world_model.rssm.recurrent_model)
     for name, module in modules.items():
         module.register_forward_hook(lambda m, i, out, name=name: dtypes.setdefault(name, set()).add(out.dtype))
     model.learn(150)

@@ -28,6 +28,8 @@ EXPECTED_WARNINGS = (
     "minimum value is -infinity",  # DMC proprioception is unbounded: honest infinite bounds
     "maximum value is infinity",
     "minimal resolution for an image is 36x36",  # about SB3's NatureCNN; our encoder takes 7x7 and up
+    # dm_control 1.0.50 (mujoco/index.py) sets ndarray.shape, which NumPy 2.5 deprecates; not our code
+    "Setting the shape on a NumPy array has been deprecated",
 )
 
 ENV_IDS = [

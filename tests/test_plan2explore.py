@@ -31,8 +31,8 @@ def test_disagreement_is_zero_when_members_agree_and_grows_with_their_spread():
 
 def test_log_disagreement_rewards_ratios_not_scale():
     model = _model(exploration_steps=1000, log_disagreement=True, intrinsic_reward_scale=0.5)
-    features = th.randn(4, 6, model.policy.world_model.rssm.feature_size)
-    actions = th.rand(3, 6, 1) * 2 - 1
+    features = th.randn(4, 6, model.policy.world_model.rssm.feature_size, device=model.device)
+    actions = th.rand(3, 6, 1, device=model.device) * 2 - 1
     disagreement = model.policy.ensemble.disagreement(features[:-1], actions)
     assert th.allclose(model._intrinsic_reward(features, actions), 0.5 * disagreement.log())
     with th.no_grad():  # all members' outputs scaled by 10: the variance by 100, the reward up by 0.5 log 100
@@ -68,7 +68,7 @@ def test_task_reward_never_reaches_the_exploration_actor():
     model.learn(150)
     calls = []
     handle = model.policy.world_model.reward_model.register_forward_hook(lambda *_: calls.append(1))
-    start, weight = model.policy.world_model.rssm.initial_state(16, model.device), th.ones(16)
+    start, weight = model.policy.world_model.rssm.initial_state(16, model.device), th.ones(16, device=model.device)
     behaviors = model.policy.behaviors()
     model._train_behavior(start, weight, behaviors["explore"], model._intrinsic_reward)
     assert not calls  # the exploration actor-critic never evaluates the reward model
