@@ -4,6 +4,7 @@ its floor, and ``--quick`` (the whole pipeline at tiny sizes, without sheeprl) e
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import re
@@ -204,6 +205,20 @@ def test_critic_climb_bootstraps_towards_the_constant_reward():
     assert [int(row[0]) for row in rows] == [20, 40]
     (_, value_20, target_20), (_, value_40, _) = ((int(a), float(b), float(c)) for a, b, c in rows)
     assert target_20 > value_20 + 5 and value_40 > value_20
+
+
+def test_v3_speed_times_updates_and_acting_per_size_and_precision():
+    """benchmarks/v3_speed.py: one JSON line per size and precision, with the precision it resolved to (``"auto"``
+    is float32 or bf16-mixed as the machine decides), positive timings, no device memory on a CPU, and the table."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "v3_speed.py"), "--device", "cpu", "--tasks", "vectors"]
+    command += ["--sizes", "XXS", "--precisions", "32", "auto", "--updates", "1", "--prefill", "200", "--act-steps", "5"]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [(row["size"], row["precision"]) for row in rows] == [("XXS", "32"), ("XXS", "auto")]
+    assert rows[0]["computes_in"] == "32" and rows[1]["computes_in"] in ("32", "bf16-mixed")
+    assert all(row["seconds_per_update"] > 0 and row["policy_steps_per_s"] > 0 for row in rows)
+    assert all(row["peak_device_mb"] is None and row["device"] == "cpu" for row in rows)
+    assert result.stdout.count("| CartPole-v1 | XXS |") == 2
 
 
 def test_plots_read_every_curve_from_the_docs(tmp_path):
