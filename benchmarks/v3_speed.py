@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
+import speed
 import torch as th
 
 from sb3_dreamer import DreamerV3
@@ -34,16 +36,6 @@ TASKS = {
 def _sync(device: th.device) -> None:
     if device.type == "cuda":
         th.cuda.synchronize(device)
-
-
-def _cpu_name() -> str:
-    """The CPU's model name (Linux), else the machine type."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.machine()
 
 
 def measure(task: str, size: str, precision: str, device: str, updates: int, prefill: int, act_steps: int) -> dict:
@@ -94,11 +86,9 @@ def main() -> None:
     args = parser.parse_args()
 
     device = th.device(args.device)
-    name = th.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
-    print(
-        f"torch {th.__version__} on {name}; CPU capability {th.backends.cpu.get_cpu_capability()}, "
-        f"{th.get_num_threads()} thread(s)"
-    )
+    print(speed.describe_machine(speed.cpu_info()), flush=True)
+    if device.type == "cuda":
+        print(f"device: {th.cuda.get_device_name(device)}", flush=True)
     rows = []
     for task in args.tasks:
         for size in args.sizes:
