@@ -6,6 +6,9 @@ replayed steps (0: no better than drawing the mean image; 1: exact). Behaviour l
         --env DMC/cartpole-balance-pixels-v0 --updates 1200 --every 200 [--learning-rate 6e-4] [--size XS]
 
 ``--algo dreamer`` uses ``SMALL_PIXELS``, ``--algo dreamerv3`` ``DREAMERV3_SMALL_PIXELS``.
+
+``--export FILE.npz`` writes the replay's rows and the fixed batch instead of fitting, for the peer's side of the same
+measurement (``benchmarks/sheeprl_world_model_fit.py``, sheeprl's DreamerV3 world model on the same frames).
 """
 
 from __future__ import annotations
@@ -32,6 +35,28 @@ def explained(model: Dreamer, batch) -> float:
     return float(1 - ((prediction - truth) ** 2).sum() / ((mean_image - truth) ** 2).sum())
 
 
+def export(model: Dreamer, fixed, path: str) -> None:
+    """The first stream's stored rows (row ``t``: ``o_t``, the action ``a_{t-1}`` that led to it, ``r_t``, whether
+    ``o_t`` starts an episode or ends one) and the fixed batch, as NumPy arrays in one ``.npz``."""
+    buffer, key = model.replay_buffer, model.policy.image_keys[0]
+    rows = int(buffer.stream_sizes()[0])
+    frames = buffer.observations[key] if isinstance(buffer.observations, dict) else buffer.observations
+    np.savez(
+        path,
+        observations=np.asarray(frames[:rows, 0]),
+        actions=buffer.actions[:rows, 0],
+        rewards=buffer.rewards[:rows, 0],
+        is_first=buffer.is_first[:rows, 0],
+        is_terminal=buffer.dones[:rows, 0] > 0,
+        fixed_observations=fixed.observations[key].numpy(),
+        fixed_actions=fixed.actions.numpy(),
+        fixed_rewards=fixed.rewards.numpy(),
+        fixed_is_first=fixed.is_first.numpy(),
+        fixed_is_terminal=fixed.is_terminal.numpy(),
+    )
+    print(f"wrote {rows} rows and a fixed batch of {tuple(fixed.actions.shape[:2])} to {path}")
+
+
 def main() -> None:
     """Build the model, load the replay, and print one JSON line every ``--every`` world-model updates."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,6 +67,8 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=200)
     parser.add_argument("--learning-rate", type=float, default=None, help="the world model's (default: the preset's)")
     parser.add_argument("--size", default=None, help="DreamerV3's model size (default: the preset's, XXS)")
+    parser.add_argument("--precision", default=None, help="e.g. 32 or bf16-mixed (default: the preset's)")
+    parser.add_argument("--export", default=None, help="write the replay and the fixed batch to this .npz and stop")
     args = parser.parse_args()
     th.set_num_threads(1)
     kwargs = dict(DREAMERV3_SMALL_PIXELS if args.algo == "dreamerv3" else SMALL_PIXELS)
@@ -51,11 +78,16 @@ def main() -> None:
         if args.algo != "dreamerv3":
             parser.error("--size is DreamerV3's")
         kwargs["size"] = args.size
+    if args.precision is not None:
+        kwargs["precision"] = args.precision
     model = (DreamerV3 if args.algo == "dreamerv3" else Dreamer)("CnnPolicy", gym.make(args.env), seed=0, **kwargs)
     model.load_replay_buffer(args.replay)
     model._update_learning_rates(1.0)
     np.random.seed(12345)
     fixed = model.replay_buffer.sample(16, None, 64)  # the same sequences for every model
+    if args.export:
+        export(model, fixed, args.export)
+        return
     np.random.seed(0)
     start = time.time()
     for update in range(1, args.updates + 1):

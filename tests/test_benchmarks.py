@@ -312,3 +312,37 @@ def test_sheeprl_dreamer_v3_runs_sheeprl_at_our_size_and_train_ratio(monkeypatch
     assert int(overrides["algo.world_model.stochastic_size"]) == xxs["stochastic_size"] and xxs["layers"] == 1
     assert overrides["run_name"] == "xxs_512_s2" and overrides["checkpoint.keep_last"] == "16"
     assert command[-1] == "algo.horizon=10" and kwargs["cwd"] == str(tmp_path)
+
+
+def test_world_model_fit_exports_the_rows_sheeprl_reads(tmp_path):
+    """benchmarks/world_model_fit.py --export writes the replay's rows and the fixed batch in our row convention
+    (``o_t``, ``a_{t-1}``, ``r_t``); benchmarks/sheeprl_world_model_fit.py turns a batch of them time-first, with
+    each action moved up to the row of the observation it follows, as sheeprl's rows hold ``a_t``."""
+    import numpy as np
+    from stable_baselines3.common.envs import FakeImageEnv
+
+    from sb3_dreamer import DreamerV3
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    fit, peer = load("world_model_fit"), load("sheeprl_world_model_fit")
+    env = FakeImageEnv(screen_height=64, screen_width=64, n_channels=3, discrete=False)
+    model = DreamerV3("CnnPolicy", env, size="XXS", learning_starts=1_000, seed=0)
+    model.learn(150)
+    fixed = model.replay_buffer.sample(4, None, 16)
+    fit.export(model, fixed, str(tmp_path / "frames.npz"))
+    data = np.load(tmp_path / "frames.npz")
+    rows = model.replay_buffer.stream_sizes()[0]
+    assert data["observations"].shape == (rows, 3, 64, 64) and data["observations"].dtype == np.uint8
+    assert data["is_first"][0] and data["actions"].shape == (rows, *env.action_space.shape) and not data["actions"][0].any()
+    assert data["fixed_observations"].shape == (4, 16, 3, 64, 64) and data["fixed_is_first"][:, 0].all()
+    keys = ("observations", "actions", "rewards", "is_first", "is_terminal")
+    batch = peer.sheeprl_batch(*(data[f"fixed_{key}"] for key in keys))
+    assert batch["rgb"].shape == (16, 4, 3, 64, 64) and batch["rewards"].shape == (16, 4, 1)
+    np.testing.assert_array_equal(batch["rgb"][3, 2].numpy(), data["fixed_observations"][2, 3])
+    np.testing.assert_array_equal(batch["actions"][:-1, 1].numpy(), data["fixed_actions"][1, 1:])
+    np.testing.assert_array_equal(batch["rewards"][:, 0, 0].numpy(), data["fixed_rewards"][0])
