@@ -9,8 +9,9 @@ it; see ``benchmarks/sheeprl_dreamer_v1.py``); it does not import sb3_dreamer::
         --export frames.npz
     OMP_NUM_THREADS=1 $SHEEPRL_PY benchmarks/sheeprl_world_model_fit.py frames.npz --updates 600 --every 100
 
-sheeprl's own configuration (``exp=dreamer_v3 env=dmc``, the 2023 paper's world model: Adam 1e-4, epsilon 1e-8,
-gradient clipping 1000, KL 0.5 / 0.1 with 1 free nat, unimix 1%, LayerNorm and SiLU), at our size ``XXS`` (dense
+sheeprl's own configuration (``exp=dreamer_v3 env=dmc algo=dreamer_v3_XS``, the 2023 paper's world model: Adam
+1e-4, epsilon 1e-8, gradient clipping 1000, KL 0.5 / 0.1 with 1 free nat, unimix 1%, LayerNorm and SiLU), at our
+size ``XXS`` (dense
 units, GRU and hidden sizes 128, one hidden layer, 16 x 16 latents, CNN multiplier 16), float32, batch 16 x 64; the
 world model is updated with sheeprl's ``world_model_learning``, as its training step does before behaviour learning.
 Sequences are drawn uniformly from the replay's rows (``--seed``). Our rows hold ``(o_t, a_{t-1}, r_t)``; sheeprl's
@@ -33,6 +34,8 @@ from sheeprl_dreamer_v3 import BATCH, SEQUENCE, XXS  # benchmarks/ is no package
 
 #: our ``SIZES["XXS"]`` from pixels: sheeprl's XS (one hidden layer) at XXS's widths, CNN multiplier 16
 XXS_PIXELS = ["algo=dreamer_v3_XS", *XXS, "algo.world_model.encoder.cnn_channels_multiplier=16"]
+#: the arrays of each row, in the order :func:`sheeprl_batch` takes them (``fixed_`` + key: the fixed batch's)
+ROW_KEYS = ("observations", "actions", "rewards", "is_first", "is_terminal")
 TASK = [
     "exp=dreamer_v3",
     "env=dmc",
@@ -106,8 +109,8 @@ def main() -> None:
     optimizer = fabric.setup_optimizers(optimizer)
     print(json.dumps({"world_model_parameters": sum(p.numel() for p in world_model.parameters())}), flush=True)
 
-    fixed = sheeprl_batch(*(data[f"fixed_{k}"] for k in ("observations", "actions", "rewards", "is_first", "is_terminal")))
-    rows = {k: data[k] for k in ("observations", "actions", "rewards", "is_first", "is_terminal")}
+    fixed = sheeprl_batch(*(data[f"fixed_{k}"] for k in ROW_KEYS))
+    rows = {k: data[k] for k in ROW_KEYS}
     rng = np.random.default_rng(args.seed)
 
     def explained() -> float:
@@ -123,7 +126,7 @@ def main() -> None:
     for update in range(1, args.updates + 1):
         starts = rng.integers(0, len(rows["actions"]) - SEQUENCE + 1, size=BATCH)
         index = starts[:, None] + np.arange(SEQUENCE)
-        batch = sheeprl_batch(*(rows[k][index] for k in ("observations", "actions", "rewards", "is_first", "is_terminal")))
+        batch = sheeprl_batch(*(rows[k][index] for k in ROW_KEYS))
         batch["is_first"][0] = 1.0
         _, _, metrics = world_model_learning(fabric, cfg, world_model, optimizer, batch)
         if update % args.every == 0:

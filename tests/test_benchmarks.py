@@ -340,8 +340,7 @@ def test_world_model_fit_exports_the_rows_sheeprl_reads(tmp_path):
     assert data["observations"].shape == (rows, 3, 64, 64) and data["observations"].dtype == np.uint8
     assert data["is_first"][0] and data["actions"].shape == (rows, *env.action_space.shape) and not data["actions"][0].any()
     assert data["fixed_observations"].shape == (4, 16, 3, 64, 64) and data["fixed_is_first"][:, 0].all()
-    keys = ("observations", "actions", "rewards", "is_first", "is_terminal")
-    batch = peer.sheeprl_batch(*(data[f"fixed_{key}"] for key in keys))
+    batch = peer.sheeprl_batch(*(data[f"fixed_{key}"] for key in peer.ROW_KEYS))
     assert batch["rgb"].shape == (16, 4, 3, 64, 64) and batch["rewards"].shape == (16, 4, 1)
     np.testing.assert_array_equal(batch["rgb"][3, 2].numpy(), data["fixed_observations"][2, 3])
     np.testing.assert_array_equal(batch["actions"][:-1, 1].numpy(), data["fixed_actions"][1, 1:])
