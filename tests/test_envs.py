@@ -11,6 +11,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 
 from sb3_dreamer import Dreamer
+from sb3_dreamer.common import checkpoints
 from sb3_dreamer.envs import (
     DMC_TASKS,
     InertActionDimension,
@@ -103,6 +104,25 @@ def test_pixels_do_not_depend_on_render_mode():
     assert reference.shape == (5, 32, 32, 3) and reference.std() > 0
     np.testing.assert_array_equal(pixels(render_mode="rgb_array"), reference)
     np.testing.assert_array_equal(pixels(render_mode="rgb_array", render_size=48), reference)
+
+
+def test_pixel_envs_pickled_mid_episode_continue_it_exactly():
+    """What a checkpoint holds: a DMC pixel env in SB3's VecTransposeImage, pickled mid-episode, renders and steps
+    as the original does, through the episode's end and the reset after it."""
+    env = Dreamer._wrap_env(make_dmc_env("cartpole-balance", size=32, time_limit=0.3), monitor_wrapper=False)
+    env.seed(0)
+    env.reset()
+    actions = np.random.default_rng(0).uniform(-1, 1, (30, 1, 1)).astype(np.float32)
+    for action in actions[:5]:
+        env.step(action)
+    copy = checkpoints.load_envs(checkpoints.dump_envs(env))
+    dones = 0
+    for action in actions[5:]:
+        ours, theirs = env.step(action), copy.step(action)
+        for a, b in zip(ours[:3], theirs[:3], strict=True):
+            np.testing.assert_array_equal(a, b)
+        dones += int(ours[2][0])
+    assert dones >= 2  # 15 policy steps an episode: the copy continued its episode and began the next ones alike
 
 
 def test_action_repeat_sums_rewards_and_stops_at_the_episode_end():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecNormalize, VecTransposeImage
 
 from sb3_dreamer import (
     CheckpointError,
@@ -23,6 +24,7 @@ from sb3_dreamer import (
 )
 from sb3_dreamer.common import checkpoints
 from tests.envs import TINY, ActionRewardEnv
+from tests.test_dreamer import _ImageEnv
 
 KWARGS = dict(TINY, seed=3)
 TOTAL = 800
@@ -139,6 +141,48 @@ def test_checkpoints_keep_the_last_k_and_refuse_a_damaged_state(tmp_path):
         DreamerV2.load_checkpoint(os.path.join(str(tmp_path), "checkpoint_000000000400"))
     with pytest.raises(CheckpointError, match="No complete checkpoint"):
         Dreamer.resume(str(tmp_path / "elsewhere"))
+
+
+def test_image_envs_resume_exactly(tmp_path):
+    """An HWC image env runs inside SB3's VecTransposeImage, whose attributes no pickler took whole: the checkpoint
+    holds the wrapped env, and the resumed run continues its episode as the uninterrupted run does."""
+
+    def model():
+        env = _ImageEnv(16)
+        env.length = 7  # an episode runs across the checkpoint at step 100
+        return Dreamer("CnnPolicy", env, **KWARGS)
+
+    uninterrupted = model().learn(200)
+    interrupted = model()
+    assert isinstance(interrupted.get_env(), VecTransposeImage)
+    interrupted.learn(200, callback=[RunCheckpointCallback(100, str(tmp_path)), StopAt(150)])
+    for folder in checkpoints.checkpoints(str(tmp_path))[1:]:  # resume from step 100, mid-episode
+        os.rename(folder, folder.replace(checkpoints.PREFIX, "old_"))
+    state = checkpoints.load_checked_pkl(os.path.join(checkpoints.latest_checkpoint(str(tmp_path)), checkpoints.STATE_FILE))
+    assert state["env"] is not None
+    resumed = Dreamer.resume(str(tmp_path))
+    assert resumed.num_timesteps == 200
+    assert_same_parameters(parameters(resumed), parameters(uninterrupted))
+    size = uninterrupted.replay_buffer.size()
+    assert resumed.replay_buffer.size() == size
+    assert np.array_equal(resumed.replay_buffer.observations[:size], uninterrupted.replay_buffer.observations[:size])
+    assert np.array_equal(resumed.replay_buffer.is_first[:size], uninterrupted.replay_buffer.is_first[:size])
+
+
+def test_pickled_envs_keep_every_wrapper_whole():
+    """VecNormalize pickles without the env it wraps and its running returns; dump_envs keeps both."""
+    env = VecNormalize(VecFrameStack(DummyVecEnv([ActionRewardEnv]), 2), gamma=0.9)
+    env.seed(0)
+    env.reset()
+    for _ in range(5):
+        env.step(np.array([[0.5]]))
+    copy = checkpoints.load_envs(checkpoints.dump_envs(env))
+    assert isinstance(copy, VecNormalize) and isinstance(copy.venv, VecFrameStack)
+    assert np.array_equal(copy.returns, env.returns) and np.array_equal(copy.obs_rms.mean, env.obs_rms.mean)
+    for _ in range(3):
+        steps = env.step(np.array([[-0.2]])), copy.step(np.array([[-0.2]]))
+        assert all(np.array_equal(a, b) for a, b in zip(steps[0][:3], steps[1][:3], strict=True))
+    assert copy.unwrapped.envs[0] is not env.unwrapped.envs[0]
 
 
 class UnpicklableEnv(ActionRewardEnv):

@@ -10,6 +10,7 @@ and renamed into place when complete, so a crash mid-write never damages the lat
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import os
 import pathlib
@@ -25,6 +26,7 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.save_util import open_path
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from sb3_dreamer.common.checks import CheckpointError
 from sb3_dreamer.common.rssm import LatentState
@@ -199,10 +201,37 @@ def _fsync(path: str) -> None:
         os.close(descriptor)
 
 
+def dump_envs(env: VecEnv) -> bytes:
+    """Pickle a VecEnv with its wrappers, each wrapper as its attributes without the VecEnv it wraps.
+
+    SB3's wrappers do not pickle whole: every ``VecEnvWrapper`` keeps ``class_attributes`` (its class's members,
+    ABC internals among them, which no pickler takes), so image envs in ``VecTransposeImage`` could not be pickled,
+    and ``VecNormalize`` pickles without its ``venv`` and its running ``returns``. :func:`load_envs` rebuilds the chain.
+    """
+    layers = []
+    while isinstance(env, VecEnvWrapper):
+        layers.append((type(env), {k: v for k, v in vars(env).items() if k not in ("venv", "class_attributes")}))
+        env = env.venv
+    return cloudpickle.dumps((env, layers))
+
+
+def load_envs(data: bytes) -> VecEnv:
+    """The VecEnv chain :func:`dump_envs` pickled (or a VecEnv pickled whole, as checkpoints before it held)."""
+    env = cloudpickle.loads(data)
+    if isinstance(env, VecEnv):
+        return env
+    env, layers = env
+    for cls, attributes in reversed(layers):
+        wrapper = cls.__new__(cls)  # no __init__ or __setstate__: the attributes are restored as they were
+        wrapper.__dict__.update(attributes, venv=env, class_attributes=dict(inspect.getmembers(cls)))
+        env = wrapper
+    return env
+
+
 def run_state(model: OffPolicyAlgorithm, learn_args: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """What the ``.zip`` and the replay do not hold: random generators, environments, collection belief, budget."""
     try:
-        env = cloudpickle.dumps(model.get_env())
+        env = dump_envs(model.get_env())
     except Exception as error:  # envs with open handles (renderers, subprocesses) cannot be pickled
         warnings.warn(
             f"The training environments cannot be pickled ({error}); a resumed run starts new episodes.", stacklevel=2
@@ -243,7 +272,7 @@ def load_checkpoint(cls: type[Model], path: str, env: Any = None, device: th.dev
         )
     continuing = env is None and state["env"] is not None
     if continuing:
-        env = cloudpickle.loads(state["env"])
+        env = load_envs(state["env"])
     elif env is None:
         raise CheckpointError(f"{folder} holds no pickled environment (it could not be pickled): pass env=.")
     model = cls.load(os.path.join(folder, MODEL_FILE), env=env, device=device, force_reset=not continuing)
