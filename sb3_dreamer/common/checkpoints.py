@@ -207,6 +207,9 @@ def dump_envs(env: VecEnv) -> bytes:
     SB3's wrappers do not pickle whole: every ``VecEnvWrapper`` keeps ``class_attributes`` (its class's members,
     ABC internals among them, which no pickler takes), so image envs in ``VecTransposeImage`` could not be pickled,
     and ``VecNormalize`` pickles without its ``venv`` and its running ``returns``. :func:`load_envs` rebuilds the chain.
+
+    :param env: the training environments, as ``model.get_env()`` returns them
+    :return: the pickle (cloudpickle) of the innermost VecEnv and each wrapper's class and attributes
     """
     layers = []
     while isinstance(env, VecEnvWrapper):
@@ -216,7 +219,11 @@ def dump_envs(env: VecEnv) -> bytes:
 
 
 def load_envs(data: bytes) -> VecEnv:
-    """The VecEnv chain :func:`dump_envs` pickled (or a VecEnv pickled whole, as checkpoints before it held)."""
+    """The VecEnv chain :func:`dump_envs` pickled (or a VecEnv pickled whole, as checkpoints before it held).
+
+    :param data: what :func:`dump_envs` returned
+    :return: the environments, each wrapper around the one it wrapped
+    """
     env = cloudpickle.loads(data)
     if isinstance(env, VecEnv):
         return env
