@@ -8,6 +8,7 @@ import textwrap
 import threading
 import time
 
+import cloudpickle
 import numpy as np
 import pytest
 import torch as th
@@ -183,6 +184,8 @@ def test_pickled_envs_keep_every_wrapper_whole():
         steps = env.step(np.array([[-0.2]])), copy.step(np.array([[-0.2]]))
         assert all(np.array_equal(a, b) for a, b in zip(steps[0][:3], steps[1][:3], strict=True))
     assert copy.unwrapped.envs[0] is not env.unwrapped.envs[0]
+    old = checkpoints.load_envs(cloudpickle.dumps(DummyVecEnv([ActionRewardEnv])))  # as checkpoints held them before
+    assert isinstance(old, DummyVecEnv)
 
 
 class UnpicklableEnv(ActionRewardEnv):
