@@ -10,6 +10,8 @@ there (nothing is re-run and nothing is added) and writes one plot per learning 
   "policy steps | minutes | evaluation return", mean +- std over the evaluation episodes;
 * ``benchmark_dreamerv3_cartpole.png``: DreamerV3 on CartPole-v1, one panel per attempt of the DreamerV3 section
   (each paragraph starting "**CartPole-v1 ...**" and its table "seed | 2k | 4k | ...");
+* ``benchmark_pixels_walker.png``: Dreamer, ``SMALL_PIXELS``, DMC walker-walk from pixels, one curve per paragraph
+  "**walker-walk from pixels ...**" of the pixel section, beside the published Dreamer V1 and DreamerV2 scores;
 * ``benchmark_dreamerv3.png``: DreamerV3's other rows the same way (Pendulum-v1, DMC cartpole-balance from pixels,
   MinAtar Breakout), each gate dotted.
 
@@ -112,12 +114,13 @@ def minatar(markdown: str) -> tuple[list[float], list[float], list[float], list[
     return steps, minutes, [m for m, _ in mean_std], [s for _, s in mean_std], float(random.group(1)) if random else None
 
 
-def dreamerv3_attempts(markdown: str, task: str) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
-    """DreamerV3 on one task: for each attempt (a paragraph of the DreamerV3 section whose bold title starts with
-    ``task``) that has a table "seed | 2k | 4k | ..." (or "5k | 10k | ..."), each seed's (policy steps, returns).
-    Cells without a number (a stopped run) are left out; attempts without such a table are skipped."""
-    body = section(markdown, "DreamerV3")
-    attempts = {}
+def attempts(markdown: str, task: str, heading: str = "DreamerV3") -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """One task's attempts: for each attempt (a paragraph of the DreamerV3 section, or of the section starting
+    with ``heading``, whose bold title starts with ``task``) that has a table "seed | 2k | 4k | ..." (or "5k | 10k |
+    ..."), each seed's (policy steps, returns). Cells without a number (a stopped run) are left out; attempts
+    without such a table are skipped."""
+    body = section(markdown, heading)
+    found = {}
     for chunk in re.split(rf"^(?=\*\*{re.escape(task)})", body, flags=re.MULTILINE)[1:]:
         title = re.match(r"\*\*(.+?)\*\*", chunk, flags=re.DOTALL).group(1)
         rows = next((t for t in tables(chunk) if t[0][0] == "seed" and re.fullmatch(r"\d+k", t[0][1])), None)
@@ -129,16 +132,23 @@ def dreamerv3_attempts(markdown: str, task: str) -> dict[str, dict[str, tuple[li
             points = [(x, cell.strip("*")) for x, cell in zip(steps, row[1:], strict=False)]
             points = [(x, number(cell)) for x, cell in points if re.fullmatch(r"-?[\d.,]+", cell)]
             curves[f"seed {row[0]}"] = ([x for x, _ in points], [y for _, y in points])
-        attempts[" ".join(title.split())] = curves
-    if not attempts:
-        raise ValueError(f"No '**{task} ...**' attempts with a 'seed | 2k | ...' table in the DreamerV3 section.")
-    return attempts
+        found[" ".join(title.split())] = curves
+    if not found:
+        raise ValueError(f"No '**{task} ...**' attempts with a 'seed | 2k | ...' table in the section {heading!r}.")
+    return found
 
 
 def dreamerv3_cartpole(markdown: str) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
-    """DreamerV3 on CartPole-v1: :func:`dreamerv3_attempts` of the paragraphs titled "**CartPole-v1 ...**"."""
-    return dreamerv3_attempts(markdown, "CartPole-v1")
+    """DreamerV3 on CartPole-v1: :func:`attempts` of the paragraphs titled "**CartPole-v1 ...**"."""
+    return attempts(markdown, "CartPole-v1")
 
+
+#: Dreamer's walker-walk from pixels: the section, the paragraphs' title, and the published scores at 100k env steps
+WALKER = (
+    "Dreamer from 64x64 pixels",
+    "walker-walk from pixels",
+    {"Dreamer V1, published": 132.0, "DreamerV2, published": 430.0},
+)
 
 #: DreamerV3's other rows, one panel per attempt: (title prefix in the DreamerV3 section, issue 16's gate, y-limits)
 DREAMERV3_ROWS = [("Pendulum-v1", -300.0, (-1700, 0)), ("DMC cartpole-balance", 455.0, (0, 1000)), ("MinAtar", 1.0, (0, 5))]
@@ -183,7 +193,7 @@ def _panels(
 
 
 def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
-    """Write the five PNGs into ``out`` and return their paths."""
+    """Write the six PNGs into ``out`` and return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "benchmark_pendulum.png", out / "benchmark_cartpole.png", out / "benchmark_minatar.png"]
 
@@ -228,11 +238,20 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     panels = [(title, curves, 450.0, (0, 520)) for title, curves in dreamerv3_cartpole(markdown).items()]
     _panels(panels, "gate 450 dotted", paths[-1], sharex=True)
 
+    paths.append(out / "benchmark_pixels_walker.png")
+    heading, task, published = WALKER
+    _, ax = plt.subplots(figsize=(7, 4.2))
+    for k, (title, curves) in enumerate(attempts(markdown, task, heading).items()):
+        for name, (steps, returns) in curves.items():
+            ax.plot(steps, returns, markersize=4, label=f"{title[len(task) :].strip() or title}, {name}", **STYLES[k % 3])
+    for k, (name, score) in enumerate(published.items()):
+        ax.axhline(score, color=f"C{k + 5}", linestyle=":", linewidth=1.2, label=f"{name} (100k env steps)")
+    _finish(ax, "Dreamer, SMALL_PIXELS, DMC walker-walk from 64x64 pixels", paths[-1])
+
     paths.append(out / "benchmark_dreamerv3.png")
     panels = []
     for task, gate, ylim in DREAMERV3_ROWS:
-        attempts = dreamerv3_attempts(markdown, task).items()
-        panels += [(f"DreamerV3, {title}", curves, gate, ylim) for title, curves in attempts]
+        panels += [(f"DreamerV3, {title}", curves, gate, ylim) for title, curves in attempts(markdown, task).items()]
     _panels(panels, "gates dotted", paths[-1])
     return paths
 

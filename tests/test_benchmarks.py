@@ -223,7 +223,8 @@ def test_v3_speed_times_updates_and_acting_per_size_and_precision():
 
 def test_plots_read_every_curve_from_the_docs(tmp_path):
     """benchmarks/plots.py draws the docs' curves from the numbers in docs/benchmarks.md, the DreamerV3 CartPole
-    attempts included (one panel per attempt, seed 0's curve in each), and DreamerV3's Pendulum, pixel and MinAtar rows."""
+    attempts included (one panel per attempt, seed 0's curve in each), DreamerV3's Pendulum, pixel and MinAtar rows, and
+    Dreamer's walker-walk from pixels at both train ratios."""
     spec = importlib.util.spec_from_file_location("benchmarks_plots", ROOT / "benchmarks" / "plots.py")
     plots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plots)
@@ -255,17 +256,20 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert [len(steps) for steps, _ in horizon32.values()] == [15, 15, 15, 15] and horizon32["seed 3"][1][-1] == 471.2
     steps, returns = attempts["CartPole-v1 at train ratio 128"]["seed 0"]
     assert steps[:2] == [2000.0, 4000.0] and returns[-1] == 197.0  # the bold final cell read as a number
-    pendulum = plots.dreamerv3_attempts(markdown, "Pendulum-v1")
+    pendulum = plots.attempts(markdown, "Pendulum-v1")
     assert len(pendulum["Pendulum-v1 with the paper's actor, train ratio 128"]) == 3
     hidden = pendulum["Pendulum-v1 at train ratio 512 on two seeds that no setting was chosen on, 3 and 4"]
     assert [hidden[f"seed {k}"][1][-1] for k in (3, 4)] == [-158.0, -122.0] and len(hidden["seed 3"][0]) == 10
-    minatar_attempts = plots.dreamerv3_attempts(markdown, "MinAtar")
+    minatar_attempts = plots.attempts(markdown, "MinAtar")
     minatar = minatar_attempts["MinAtar Breakout"]
     assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
     hidden = minatar_attempts["MinAtar Breakout on two seeds that no setting was chosen on, 3 and 4"]
     assert sorted(hidden) == ["seed 3", "seed 4"] and hidden["seed 3"][1][-1] == hidden["seed 4"][1][-1] == 2.6
+    walker = plots.attempts(markdown, *plots.WALKER[:2][::-1])
+    assert walker["walker-walk from pixels at train ratio 64"]["seed 0"][1][-1] == 227.2
+    assert len(walker["walker-walk from pixels at train ratio 64"]["seed 0"][0]) == 10 and len(walker) == 2
     paths = plots.plot_all(markdown, tmp_path)
-    assert all(path.stat().st_size > 10_000 for path in paths)
+    assert len(paths) == 6 and all(path.stat().st_size > 10_000 for path in paths)
 
 
 def test_product_floor_times_each_product_alone():
