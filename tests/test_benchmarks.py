@@ -265,7 +265,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
     hidden = minatar_attempts["MinAtar Breakout on two seeds that no setting was chosen on, 3 and 4"]
     assert sorted(hidden) == ["seed 3", "seed 4"] and hidden["seed 3"][1][-1] == hidden["seed 4"][1][-1] == 2.6
-    walker = plots.attempts(markdown, *plots.WALKER[:2][::-1])
+    heading, task, _ = plots.WALKER
+    walker = plots.attempts(markdown, task, heading)
     assert walker["walker-walk from pixels at train ratio 64"]["seed 0"][1][-1] == 227.2
     assert len(walker["walker-walk from pixels at train ratio 64"]["seed 0"][0]) == 10 and len(walker) == 2
     paths = plots.plot_all(markdown, tmp_path)
