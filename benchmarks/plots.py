@@ -12,6 +12,8 @@ there (nothing is re-run and nothing is added) and writes one plot per learning 
   (each paragraph starting "**CartPole-v1 ...**" and its table "seed | 2k | 4k | ...");
 * ``benchmark_pixels_walker.png``: Dreamer, ``SMALL_PIXELS``, DMC walker-walk from pixels, one curve per paragraph
   "**walker-walk from pixels ...**" of the pixel section, beside the published Dreamer V1 and DreamerV2 scores;
+* ``benchmark_pixels_cartpole_seeds.png``: Dreamer, ``SMALL_PIXELS``, DMC cartpole-balance from pixels, seeds 0-2
+  (the section's first table) and the seeds no setting was chosen on, beside the gate;
 * ``benchmark_dreamerv3.png``: DreamerV3's other rows the same way (Pendulum-v1, DMC cartpole-balance from pixels,
   MinAtar Breakout), each gate dotted.
 
@@ -114,6 +116,18 @@ def minatar(markdown: str) -> tuple[list[float], list[float], list[float], list[
     return steps, minutes, [m for m, _ in mean_std], [s for _, s in mean_std], float(random.group(1)) if random else None
 
 
+def seed_curves(rows: list[list[str]]) -> dict[str, tuple[list[float], list[float]]]:
+    """A table "seed | 2k | 4k | ..." (or "5k | 10k | ...") as each seed's (policy steps, returns). Cells without a
+    number (a stopped run) are left out, and so are columns after the steps (training minutes, random policy)."""
+    steps = [number(cell.rstrip("k")) * 1000 for cell in rows[0][1:] if re.fullmatch(r"[\d.]+k", cell)]
+    curves = {}
+    for row in rows[1:]:
+        points = [(x, cell.strip("*")) for x, cell in zip(steps, row[1:], strict=False)]
+        points = [(x, number(cell)) for x, cell in points if re.fullmatch(r"-?[\d.,]+", cell)]
+        curves[f"seed {row[0]}"] = ([x for x, _ in points], [y for _, y in points])
+    return curves
+
+
 def attempts(markdown: str, task: str, heading: str = "DreamerV3") -> dict[str, dict[str, tuple[list[float], list[float]]]]:
     """One task's attempts: for each attempt (a paragraph of the DreamerV3 section, or of the section starting
     with ``heading``, whose bold title starts with ``task``) that has a table "seed | 2k | 4k | ..." (or "5k | 10k |
@@ -124,15 +138,8 @@ def attempts(markdown: str, task: str, heading: str = "DreamerV3") -> dict[str, 
     for chunk in re.split(rf"^(?=\*\*{re.escape(task)})", body, flags=re.MULTILINE)[1:]:
         title = re.match(r"\*\*(.+?)\*\*", chunk, flags=re.DOTALL).group(1)
         rows = next((t for t in tables(chunk) if t[0][0] == "seed" and re.fullmatch(r"\d+k", t[0][1])), None)
-        if rows is None:
-            continue
-        steps = [number(cell.rstrip("k")) * 1000 for cell in rows[0][1:] if re.fullmatch(r"[\d.]+k", cell)]
-        curves = {}
-        for row in rows[1:]:
-            points = [(x, cell.strip("*")) for x, cell in zip(steps, row[1:], strict=False)]
-            points = [(x, number(cell)) for x, cell in points if re.fullmatch(r"-?[\d.,]+", cell)]
-            curves[f"seed {row[0]}"] = ([x for x, _ in points], [y for _, y in points])
-        found[" ".join(title.split())] = curves
+        if rows is not None:
+            found[" ".join(title.split())] = seed_curves(rows)
     if not found:
         raise ValueError(f"No '**{task} ...**' attempts with a 'seed | 2k | ...' table in the section {heading!r}.")
     return found
@@ -150,16 +157,32 @@ WALKER = (
     {"Dreamer V1, published": 132.0, "DreamerV2, published": 430.0},
 )
 
+#: Dreamer's cartpole-balance from pixels: the section (its first table: seeds 0-2), the title of the paragraph with
+#: the seeds no setting was chosen on, and the gate (Dreamer V1's published score at 100k env steps)
+PIXELS_CARTPOLE = ("Dreamer from 64x64 pixels", "cartpole-balance from pixels on three seeds", 455.0)
+
+
+def pixels_cartpole(markdown: str) -> dict[str, tuple[list[float], list[float]]]:
+    """Dreamer ``SMALL_PIXELS`` on DMC cartpole-balance from pixels: each seed's curve, seeds 0-2 from the section's
+    first table and the further seeds from the paragraph "**cartpole-balance from pixels on three seeds ...**"."""
+    heading, task, _ = PIXELS_CARTPOLE
+    curves = seed_curves(tables(section(markdown, heading))[0])
+    for more in attempts(markdown, task, heading).values():
+        curves.update(more)
+    return curves
+
+
 #: DreamerV3's other rows, one panel per attempt: (title prefix in the DreamerV3 section, issue 16's gate, y-limits)
 DREAMERV3_ROWS = [("Pendulum-v1", -300.0, (-1700, 0)), ("DMC cartpole-balance", 455.0, (0, 1000)), ("MinAtar", 1.0, (0, 5))]
 
 
-def _finish(ax: plt.Axes, title: str, path: pathlib.Path) -> None:
+def _finish(ax: plt.Axes, title: str, path: pathlib.Path, **legend) -> None:
+    """Title, labels and legend (``legend``: more arguments for it), then save ``path``."""
     ax.set_title(title, fontsize=11)
     ax.set_xlabel("policy steps")
     ax.set_ylabel("evaluation return (10 episodes, deterministic)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
+    ax.legend(**{"fontsize": 9, **legend})
     ax.figure.tight_layout()
     ax.figure.savefig(path, dpi=120)
     plt.close(ax.figure)
@@ -193,7 +216,7 @@ def _panels(
 
 
 def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
-    """Write the six PNGs into ``out`` and return their paths."""
+    """Write the seven PNGs into ``out`` and return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "benchmark_pendulum.png", out / "benchmark_cartpole.png", out / "benchmark_minatar.png"]
 
@@ -247,6 +270,18 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     for k, (name, score) in enumerate(published.items()):
         ax.axhline(score, color=f"C{k + 5}", linestyle=":", linewidth=1.2, label=f"{name} (100k env steps)")
     _finish(ax, "Dreamer, SMALL_PIXELS, DMC walker-walk from 64x64 pixels", paths[-1])
+
+    paths.append(out / "benchmark_pixels_cartpole_seeds.png")
+    _, ax = plt.subplots(figsize=(7, 4.2))
+    for name, (steps, returns) in pixels_cartpole(markdown).items():
+        seed = int(name.split()[-1])
+        chosen_on = "" if seed < 3 else ", chosen on nothing"
+        style = dict(marker="os^"[seed % 3], linestyle="-" if seed < 3 else "--")
+        ax.plot(steps, returns, markersize=4, alpha=0.85, label=f"{name}{chosen_on}", color=f"C{seed}", **style)
+    ax.axhline(PIXELS_CARTPOLE[2], color="grey", linestyle=":", label="gate: Dreamer V1, published (100k env steps)")
+    ax.set_ylim(0, 620)  # room for the legend below the curves
+    title = "Dreamer, SMALL_PIXELS (train ratio 128), DMC cartpole-balance from 64x64 pixels"
+    _finish(ax, title, paths[-1], fontsize=8, ncol=2, loc="lower right")
 
     paths.append(out / "benchmark_dreamerv3.png")
     panels = []

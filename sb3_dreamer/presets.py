@@ -43,7 +43,8 @@ SMALL_VECTOR: dict[str, Any] = dict(
 #: 16 x 50, imagination from 256 posterior states, a 5000-frame prefill (2500 policy steps at action repeat 2) and
 #: train ratio 128 (an update of 800 replayed steps every 6.25 policy steps), in ``"auto"`` precision (bf16 where
 #: the CPU runs it natively). On cartpole-balance it scored 511.0 over 3 seeds at 100k env steps, 135-140 minutes a
-#: seed on one AVX512 core with native bf16 (475.4 on a fourth seed), and 361.4 on walker-walk (docs/benchmarks.md).
+#: seed on one AVX512 core with native bf16, 441.1 on three more seeds (476.1 over all six), and 361.4 on
+#: walker-walk (docs/benchmarks.md).
 #: On an AVX2 core without it, an update takes 2.6 s in float32, 5.6 hours of updates for the same 100k env steps:
 #: beyond the 4 hours there.
 #: ``Dreamer("CnnPolicy", "DMC/cartpole-balance-pixels-v0", **SMALL_PIXELS)``.
