@@ -193,6 +193,43 @@ def test_cartpole_states_reads_cartpole_v1_and_the_model(tmp_path):
     assert math.isfinite(states["first_values"]) and math.isfinite(states["last_values"])
 
 
+def test_latent_probe_fits_plays_and_predicts_ahead():
+    """benchmarks/latent_probe.py: the ridge probe recovers a linear map on held-out rows, an episode records the
+    belief, the action really taken (random ones included) and the simulator's state, and the prior's k-step
+    prediction is the recurrent and transition models applied k times."""
+    import numpy as np
+
+    from sb3_dreamer import TINY, Dreamer
+
+    spec = importlib.util.spec_from_file_location("latent_probe", ROOT / "benchmarks" / "latent_probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(0)
+    features, weights = rng.normal(size=(400, 6)), rng.normal(size=(6, 2))
+    probe = module.fit_probe(features[:300], features[:300] @ weights + 1.5, ridge=1e-6)
+    assert np.all(module.r_squared(probe(features[300:]), features[300:] @ weights + 1.5) > 0.999)
+    assert np.all(module.r_squared(rng.normal(size=(100, 2)), features[300:] @ weights) < 0.5)  # a poor fit scores low
+
+    model = Dreamer("MlpPolicy", "DMC/cartpole-balance-proprio-v0", seed=0, **TINY)
+    episode = module.play(model, "DMC/cartpole-balance-proprio-v0", seed=3, random_share=0.5)
+    steps = len(episode["deter"])
+    assert steps == 500 and episode["target"].shape == (steps, len(module.TARGETS))
+    assert np.allclose(episode["target"][:, 0] ** 2 + episode["target"][:, 1] ** 2, 1, atol=1e-5)  # cos^2 + sin^2
+    assert episode["target"][0, 0] > 0.99  # cartpole-balance starts upright
+    assert np.abs(episode["action"]).max() <= 1 and episode["action"].std() > 0.1  # random actions recorded as taken
+
+    rssm = model.policy.world_model.rssm
+    deter, stoch, actions = (th.as_tensor(episode[key][:10]) for key in ("deter", "stoch", "action"))
+    ahead = module.predict_ahead(rssm, deter[:8], stoch[:8], actions, k=2)
+    with th.no_grad():
+        h, z = deter[:8], stoch[:8]
+        for j in range(2):
+            h = rssm.recurrent_model(h, z, actions[j : j + 8])
+            z = rssm.latent.sample(rssm.transition_model(h), deterministic=True)
+    assert th.allclose(ahead[0], h) and th.allclose(ahead[1], z)
+    assert module.first(np.array([False, True, True])) == 1 and module.first(np.zeros(3, dtype=bool)) is None
+
+
 def test_critic_climb_bootstraps_towards_the_constant_reward():
     """benchmarks/critic_climb.py: the critic's lambda-return targets start above its values (15 rewards of 1 each
     ahead of an untrained critic) and the values rise towards them. At ten times the paper's learning rate, so that 40
