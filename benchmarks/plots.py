@@ -176,7 +176,7 @@ def pixels_cartpole(markdown: str) -> dict[str, tuple[list[float], list[float]]]
 DREAMERV3_ROWS = [("Pendulum-v1", -300.0, (-1700, 0)), ("DMC cartpole-balance", 455.0, (0, 1000)), ("MinAtar", 1.0, (0, 5))]
 
 
-def _finish(ax: plt.Axes, title: str, path: pathlib.Path, **legend) -> None:
+def _finish(ax: plt.Axes, title: str, path: pathlib.Path, **legend: object) -> None:
     """Title, labels and legend (``legend``: more arguments for it), then save ``path``."""
     ax.set_title(title, fontsize=11)
     ax.set_xlabel("policy steps")
