@@ -16,6 +16,12 @@ Then, for deterministic episodes from the usual upright start, the policy step a
 slower), and the actor's mean action in magnitude before the onset and from the onset to the fall: a balancing
 controller pushes back once the pole starts to fall.
 
+Last, what pushing back would earn under the same actor: from the simulator's state 8 steps before the onset and at
+the onset, a copy of the env plays ``--branch-steps`` policy steps closed loop with the actor, first as it is, then
+with full force one way or the other for the first 4 steps. It prints the discounted return of each branch (the
+model's ``gamma``) and the steps at which the pole is up (``cos > 0.9``): the improvement that the actor's
+objective could find by changing what it does at one state.
+
     MUJOCO_GL=egl OMP_NUM_THREADS=1 python benchmarks/latent_probe.py runs/v1_pixels_s4/dreamer/\\
 DMC-cartpole-balance-pixels-v0_4/DMC-cartpole-balance-pixels-v0.zip
 """
@@ -24,10 +30,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_dreamer import Dreamer
 from sb3_dreamer.common.rssm import RSSM
@@ -38,21 +46,26 @@ ALGOS = algorithms()
 TARGETS = ("pole cos", "pole sin", "pole speed", "cart x", "cart speed")
 
 
+def make_env(model: Dreamer, env_id: str, seed: int) -> tuple[VecEnv, Any]:
+    """One env as the model acts in it (seeded ``seed``), and its MuJoCo physics."""
+    env = model._wrap_env(make_vec_env(env_id, n_envs=1, seed=seed))
+    inner = env
+    while hasattr(inner, "venv"):
+        inner = inner.venv
+    return env, inner.envs[0].unwrapped._physics  # type: ignore[attr-defined]
+
+
 def play(model: Dreamer, env_id: str, seed: int, random_share: float) -> dict[str, np.ndarray]:
     """One episode (env seeded ``seed``): the actor's mode, each action replaced by a uniform random one with
     probability ``random_share``.
 
     :return: per policy step, the posterior ``deter`` and ``stoch`` after observing ``o_t``, the action taken at
-        ``t`` in the model's space, and the simulator's state at ``t`` (:data:`TARGETS`)
+        ``t`` in the model's space, the simulator's state at ``t`` (:data:`TARGETS`) and its full physics state
     """
-    env = model._wrap_env(make_vec_env(env_id, n_envs=1, seed=seed))
-    inner = env
-    while hasattr(inner, "venv"):
-        inner = inner.venv
-    physics = inner.envs[0].unwrapped._physics  # type: ignore[attr-defined]
+    env, physics = make_env(model, env_id, seed)
     rng = np.random.default_rng(seed)
     obs, state, start = env.reset(), None, np.array([True])
-    steps: dict[str, list[np.ndarray]] = {"deter": [], "stoch": [], "action": [], "target": []}
+    steps: dict[str, list[np.ndarray]] = {"deter": [], "stoch": [], "action": [], "target": [], "physics": []}
     done = False
     while not done:
         action, state = model.predict(obs, state, start, deterministic=True)
@@ -62,12 +75,42 @@ def play(model: Dreamer, env_id: str, seed: int, random_share: float) -> dict[st
         if rng.random() < random_share:  # the next belief must see the action really taken
             action = rng.uniform(-1, 1, size=action.shape).astype(np.float32)
             state = (state[0], state[1], model.policy.to_model_action(action).astype(np.float32))
-        for key, value in zip(steps, (state[0][0], state[1][0], state[2][0], np.array(target)), strict=True):
+        values = (state[0][0], state[1][0], state[2][0], np.array(target), physics.get_state().copy())
+        for key, value in zip(steps, values, strict=True):
             steps[key].append(value)
         obs, _, dones, _ = env.step(action)
         start, done = dones, bool(dones[0])
     env.close()
     return {key: np.asarray(values, dtype=np.float32) for key, values in steps.items()}
+
+
+def branch(
+    model: Dreamer, env: VecEnv, physics: Any, episode: dict[str, np.ndarray], t: int, push: float | None, steps: int
+) -> tuple[float, int]:
+    """From step ``t`` of a recorded deterministic episode, ``steps`` policy steps in ``env`` restored to the
+    simulator's state there: ``push`` (an action in the env's space, all dimensions alike) for the first 4 steps, or
+    none, and the actor's mode after them, closed loop on the new observations from the belief of the episode at ``t``.
+
+    :return: the discounted return (the model's ``gamma``) and the number of steps with the pole up (``cos > 0.9``)
+    """
+    env.reset()
+    with physics.reset_context():
+        physics.set_state(episode["physics"][t])
+    prev = episode["action"][t][None]
+    if push is not None:
+        prev = model.policy.to_model_action(np.full_like(prev, push)).astype(np.float32)
+    state = (episode["deter"][t][None], episode["stoch"][t][None], prev)
+    action = model.policy.to_env_action(prev)
+    total, discount, up = 0.0, 1.0, 0
+    for k in range(steps):
+        obs, reward, _, _ = env.step(action)
+        total, discount = total + discount * float(reward[0]), discount * model.gamma
+        up += int(np.cos(physics.named.data.qpos["hinge_1"][0]) > 0.9)
+        action, state = model.predict(obs, state, np.array([False]), deterministic=True)
+        if push is not None and k + 1 < 4:  # the belief must see the action really taken
+            action = np.full_like(action, push)
+            state = (state[0], state[1], model.policy.to_model_action(action).astype(np.float32))
+    return total, up
 
 
 def fit_probe(features: np.ndarray, targets: np.ndarray, ridge: float = 1e-2) -> Callable[[np.ndarray], np.ndarray]:
@@ -118,6 +161,7 @@ def main() -> None:
     parser.add_argument("--algo", choices=sorted(ALGOS), default="dreamer")
     parser.add_argument("--env", default="DMC/cartpole-balance-pixels-v0")
     parser.add_argument("--seed", type=int, default=30_000, help="env seed of the first probe episode (+1 per episode)")
+    parser.add_argument("--branch-steps", type=int, default=60, help="policy steps of each branch from a fall's onset")
     args = parser.parse_args()
     model = ALGOS[args.algo].load(args.model, device="cpu")
     rssm = model.policy.world_model.rssm
@@ -148,6 +192,7 @@ def main() -> None:
         "before it at 0.5 rad/s or slower | mean abs action before the onset | mean abs action from onset to fall |"
     )
     print("|---|---|---|---|---|")
+    onsets = {}
     for seed in (20_000, 20_001, 20_002):
         e = play(model, args.env, seed, random_share=0.0)
         fall = first(e["target"][:, 0] < 0.9)
@@ -156,9 +201,26 @@ def main() -> None:
             continue
         slow = np.flatnonzero(np.abs(e["target"][:fall, 2]) <= 0.5)
         onset = int(slow[-1]) if len(slow) else 0
+        onsets[seed] = (e, onset)
         actions = np.abs(e["action"]).max(axis=1)
         before = f"{actions[:onset].mean():.2f}" if onset else "-"
         print(f"| {seed} | {fall} | {onset} | {before} | {actions[onset:fall].mean():.2f} |")
+    print(
+        f"\n| episode | step | pole angle, speed | over {args.branch_steps} steps: the actor (return, steps up) | +1 for 4 "
+        "steps, then the actor | -1 for 4 steps, then the actor |"
+    )
+    print("|---|---|---|---|---|---|")
+    for seed, (e, onset) in onsets.items():
+        env, physics = make_env(model, args.env, seed)
+        for t in sorted({max(onset - 8, 0), onset}):
+            cells = [branch(model, env, physics, e, t, push, args.branch_steps) for push in (None, 1.0, -1.0)]
+            angle = np.arctan2(e["target"][t, 1], e["target"][t, 0])
+            print(
+                f"| {seed} | {t} | {angle:+.2f} rad, {e['target'][t, 2]:+.2f} rad/s | "
+                + " | ".join(f"{total:.1f}, {up}" for total, up in cells)
+                + " |"
+            )
+        env.close()
 
 
 if __name__ == "__main__":

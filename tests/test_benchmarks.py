@@ -195,8 +195,9 @@ def test_cartpole_states_reads_cartpole_v1_and_the_model(tmp_path):
 
 def test_latent_probe_fits_plays_and_predicts_ahead():
     """benchmarks/latent_probe.py: the ridge probe recovers a linear map on held-out rows, an episode records the
-    belief, the action really taken (random ones included) and the simulator's state, and the prior's k-step
-    prediction is the recurrent and transition models applied k times."""
+    belief, the action really taken (random ones included) and the simulator's state, the prior's k-step
+    prediction is the recurrent and transition models applied k times, and a branch from a recorded state replays
+    the episode unless it pushes."""
     import numpy as np
 
     from sb3_dreamer import TINY, Dreamer
@@ -228,6 +229,14 @@ def test_latent_probe_fits_plays_and_predicts_ahead():
             z = rssm.latent.sample(rssm.transition_model(h), deterministic=True)
     assert th.allclose(ahead[0], h) and th.allclose(ahead[1], z)
     assert module.first(np.array([False, True, True])) == 1 and module.first(np.zeros(3, dtype=bool)) is None
+
+    # a branch without a push replays the deterministic episode from the simulator's state at t; a push changes it
+    played = module.play(model, "DMC/cartpole-balance-proprio-v0", seed=4, random_share=0.0)
+    env, physics = module.make_env(model, "DMC/cartpole-balance-proprio-v0", seed=99)
+    total, up = module.branch(model, env, physics, played, t=20, push=None, steps=30)
+    assert up == int((played["target"][21:51, 0] > 0.9).sum())
+    pushed_total, pushed_up = module.branch(model, env, physics, played, t=20, push=1.0, steps=30)
+    assert pushed_total != total and 0 <= pushed_up <= 30 and 0 < total < 60
 
 
 def test_critic_climb_bootstraps_towards_the_constant_reward():
