@@ -81,7 +81,7 @@ def play(model: Dreamer, env_id: str, seed: int, random_share: float) -> dict[st
         obs, _, dones, _ = env.step(action)
         start, done = dones, bool(dones[0])
     env.close()
-    return {key: np.asarray(values, dtype=np.float32) for key, values in steps.items()}
+    return {key: np.asarray(values, dtype=np.float64 if key == "physics" else np.float32) for key, values in steps.items()}
 
 
 def branch(
