@@ -55,6 +55,12 @@ def make_env(model: Dreamer, env_id: str, seed: int) -> tuple[VecEnv, Any]:
     return env, inner.envs[0].unwrapped._physics  # type: ignore[attr-defined]
 
 
+def taking(model: Dreamer, state: tuple[np.ndarray, ...], action: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``predict``'s recurrent state with ``action`` (in the env's space) as the action taken, so that the next belief
+    sees the action really taken."""
+    return (state[0], state[1], model.policy.to_model_action(action).astype(np.float32))
+
+
 def play(model: Dreamer, env_id: str, seed: int, random_share: float) -> dict[str, np.ndarray]:
     """One episode (env seeded ``seed``): the actor's mode, each action replaced by a uniform random one with
     probability ``random_share``.
@@ -74,7 +80,7 @@ def play(model: Dreamer, env_id: str, seed: int, random_share: float) -> dict[st
         target = [np.cos(angle), np.sin(angle), float(qvel["hinge_1"][0]), float(qpos["slider"][0]), float(qvel["slider"][0])]
         if rng.random() < random_share:  # the next belief must see the action really taken
             action = rng.uniform(-1, 1, size=action.shape).astype(np.float32)
-            state = (state[0], state[1], model.policy.to_model_action(action).astype(np.float32))
+            state = taking(model, state, action)
         values = (state[0][0], state[1][0], state[2][0], np.array(target), physics.get_state().copy())
         for key, value in zip(steps, values, strict=True):
             steps[key].append(value)
@@ -96,20 +102,19 @@ def branch(
     env.reset()
     with physics.reset_context():
         physics.set_state(episode["physics"][t])
-    prev = episode["action"][t][None]
+    state = (episode["deter"][t][None], episode["stoch"][t][None], episode["action"][t][None])
     if push is not None:
-        prev = model.policy.to_model_action(np.full_like(prev, push)).astype(np.float32)
-    state = (episode["deter"][t][None], episode["stoch"][t][None], prev)
-    action = model.policy.to_env_action(prev)
+        state = taking(model, state, np.full_like(state[2], push))
+    action = model.policy.to_env_action(state[2])
     total, discount, up = 0.0, 1.0, 0
     for k in range(steps):
         obs, reward, _, _ = env.step(action)
         total, discount = total + discount * float(reward[0]), discount * model.gamma
         up += int(np.cos(physics.named.data.qpos["hinge_1"][0]) > 0.9)
         action, state = model.predict(obs, state, np.array([False]), deterministic=True)
-        if push is not None and k + 1 < 4:  # the belief must see the action really taken
+        if push is not None and k + 1 < 4:
             action = np.full_like(action, push)
-            state = (state[0], state[1], model.policy.to_model_action(action).astype(np.float32))
+            state = taking(model, state, action)
     return total, up
 
 
