@@ -14,6 +14,8 @@ there (nothing is re-run and nothing is added) and writes one plot per learning 
   "**walker-walk from pixels ...**" of the pixel section, beside the published Dreamer V1 and DreamerV2 scores;
 * ``benchmark_pixels_cartpole_seeds.png``: Dreamer, ``SMALL_PIXELS``, DMC cartpole-balance from pixels, seeds 0-2
   (the section's first table) and the seeds no setting was chosen on, beside the gate;
+* ``benchmark_pixels_horizon30.png``: the same task with the candidate ``SMALL_PIXELS`` at a 30-step imagination,
+  beside the shipped preset's seeds (the paragraph "**The candidate: ...**" and its table "run | 5k | ...");
 * ``benchmark_dreamerv3.png``: DreamerV3's other rows the same way (Pendulum-v1, DMC cartpole-balance from pixels,
   MinAtar Breakout), each gate dotted.
 
@@ -116,15 +118,16 @@ def minatar(markdown: str) -> tuple[list[float], list[float], list[float], list[
     return steps, minutes, [m for m, _ in mean_std], [s for _, s in mean_std], float(random.group(1)) if random else None
 
 
-def seed_curves(rows: list[list[str]]) -> dict[str, tuple[list[float], list[float]]]:
-    """A table "seed | 2k | 4k | ..." (or "5k | 10k | ...") as each seed's (policy steps, returns). Cells without a
-    number (a stopped run) are left out, and so are columns after the steps (training minutes, random policy)."""
+def seed_curves(rows: list[list[str]], label: str = "seed {}") -> dict[str, tuple[list[float], list[float]]]:
+    """A table "seed | 2k | 4k | ..." (or "5k | 10k | ...") as each seed's (policy steps, returns), named by ``label``
+    with the row's first cell. Cells without a number (a stopped run) are left out, and so are columns after the
+    steps (training minutes, random policy)."""
     steps = [number(cell.rstrip("k")) * 1000 for cell in rows[0][1:] if re.fullmatch(r"[\d.]+k", cell)]
     curves = {}
     for row in rows[1:]:
         points = [(x, cell.strip("*")) for x, cell in zip(steps, row[1:], strict=False)]
         points = [(x, number(cell)) for x, cell in points if re.fullmatch(r"-?[\d.,]+", cell)]
-        curves[f"seed {row[0]}"] = ([x for x, _ in points], [y for _, y in points])
+        curves[label.format(row[0])] = ([x for x, _ in points], [y for _, y in points])
     return curves
 
 
@@ -172,6 +175,21 @@ def pixels_cartpole(markdown: str) -> dict[str, tuple[list[float], list[float]]]
     return curves
 
 
+#: Dreamer's cartpole-balance from pixels with a 30-step imagination: the paragraph's title; its table "run | 5k |
+#: ..." has rows "horizon 30, seed N" and the shipped preset's "shipped (horizon 15), seed N"
+PIXELS_HORIZON = "The candidate: `SMALL_PIXELS` with a 30-step imagination"
+
+
+def pixels_horizon(markdown: str) -> dict[str, tuple[list[float], list[float]]]:
+    """Each run's curve of the first table "run | 5k | ..." after the paragraph "**The candidate: ...**" of the pixel
+    section: the 30-step imagination's seeds and the shipped preset's, by the row's name."""
+    heading = PIXELS_CARTPOLE[0]
+    chunk = re.split(rf"^(?=\*\*{re.escape(PIXELS_HORIZON)})", section(markdown, heading), flags=re.MULTILINE)
+    if len(chunk) != 2:
+        raise ValueError(f"Expected one paragraph '**{PIXELS_HORIZON} ...**' in the section {heading!r}.")
+    return seed_curves(next(t for t in tables(chunk[1]) if t[0][0] == "run"), label="{}")
+
+
 #: DreamerV3's other rows, one panel per attempt: (title prefix in the DreamerV3 section, issue 16's gate, y-limits)
 DREAMERV3_ROWS = [("Pendulum-v1", -300.0, (-1700, 0)), ("DMC cartpole-balance", 455.0, (0, 1000)), ("MinAtar", 1.0, (0, 5))]
 
@@ -216,7 +234,7 @@ def _panels(
 
 
 def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
-    """Write the seven PNGs into ``out`` and return their paths."""
+    """Write the eight PNGs into ``out`` and return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "benchmark_pendulum.png", out / "benchmark_cartpole.png", out / "benchmark_minatar.png"]
 
@@ -281,6 +299,18 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     ax.axhline(PIXELS_CARTPOLE[2], color="grey", linestyle=":", label="gate: Dreamer V1, published (100k env steps)")
     ax.set_ylim(0, 620)  # room for the legend below the curves
     title = "Dreamer, SMALL_PIXELS (train ratio 128), DMC cartpole-balance from 64x64 pixels"
+    _finish(ax, title, paths[-1], fontsize=8, ncol=2, loc="lower right")
+
+    paths.append(out / "benchmark_pixels_horizon30.png")
+    _, ax = plt.subplots(figsize=(7, 4.2))
+    for name, (steps, returns) in pixels_horizon(markdown).items():
+        seed = int(name.split()[-1])
+        shipped = name.startswith("shipped")
+        style = dict(marker="os^"[seed % 3], linestyle="--" if shipped else "-", alpha=0.5 if shipped else 0.9)
+        ax.plot(steps, returns, markersize=4, label=name, color=f"C{seed}", **style)
+    ax.axhline(PIXELS_CARTPOLE[2], color="grey", linestyle=":", label="gate: Dreamer V1, published (100k env steps)")
+    ax.set_ylim(0, 720)
+    title = "Dreamer, SMALL_PIXELS, cartpole-balance, pixels: imagination 30 (solid), 15 (dashed)"
     _finish(ax, title, paths[-1], fontsize=8, ncol=2, loc="lower right")
 
     paths.append(out / "benchmark_dreamerv3.png")

@@ -270,7 +270,8 @@ def test_v3_speed_times_updates_and_acting_per_size_and_precision():
 def test_plots_read_every_curve_from_the_docs(tmp_path):
     """benchmarks/plots.py draws the docs' curves from the numbers in docs/benchmarks.md, the DreamerV3 CartPole
     attempts included (one panel per attempt, seed 0's curve in each), DreamerV3's Pendulum, pixel and MinAtar rows, and
-    Dreamer's walker-walk from pixels at both train ratios and its six cartpole-balance seeds."""
+    Dreamer's walker-walk from pixels at both train ratios, its six cartpole-balance seeds and the 30-step imagination
+    beside them."""
     spec = importlib.util.spec_from_file_location("benchmarks_plots", ROOT / "benchmarks" / "plots.py")
     plots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plots)
@@ -319,8 +320,11 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert sorted(cartpole_pixels) == [f"seed {k}" for k in range(6)]
     assert [cartpole_pixels[f"seed {k}"][1][-1] for k in range(6)] == [546.9, 491.8, 494.3, 475.4, 445.3, 402.7]
     assert all(steps == [5000.0 * k for k in range(1, 11)] for steps, _ in cartpole_pixels.values())
+    horizon = plots.pixels_horizon(markdown)
+    assert horizon["horizon 30, seed 0"][1][-1] == 662.6 and horizon["shipped (horizon 15), seed 1"][1][-1] == 491.8
+    assert all(steps == [5000.0 * k for k in range(1, 11)] for steps, _ in horizon.values())
     paths = plots.plot_all(markdown, tmp_path)
-    assert len(paths) == 7 and all(path.stat().st_size > 10_000 for path in paths)
+    assert len(paths) == 8 and all(path.stat().st_size > 10_000 for path in paths)
 
 
 def test_product_floor_times_each_product_alone():
