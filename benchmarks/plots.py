@@ -131,20 +131,24 @@ def seed_curves(rows: list[list[str]], label: str = "seed {}") -> dict[str, tupl
     return curves
 
 
-def attempts(markdown: str, task: str, heading: str = "DreamerV3") -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+def attempts(
+    markdown: str, task: str, heading: str = "DreamerV3", first_header: str = "seed"
+) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
     """One task's attempts: for each attempt (a paragraph of the DreamerV3 section, or of the section starting
     with ``heading``, whose bold title starts with ``task``) that has a table "seed | 2k | 4k | ..." (or "5k | 10k |
     ..."), each seed's (policy steps, returns). Cells without a number (a stopped run) are left out; attempts
-    without such a table are skipped."""
+    without such a table are skipped. With ``first_header="run"``, a table "run | 5k | ..." whose rows are named
+    in full ("horizon 30, seed 0"), and its curves by those names."""
+    label = "seed {}" if first_header == "seed" else "{}"
     body = section(markdown, heading)
     found = {}
     for chunk in re.split(rf"^(?=\*\*{re.escape(task)})", body, flags=re.MULTILINE)[1:]:
         title = re.match(r"\*\*(.+?)\*\*", chunk, flags=re.DOTALL).group(1)
-        rows = next((t for t in tables(chunk) if t[0][0] == "seed" and re.fullmatch(r"\d+k", t[0][1])), None)
+        rows = next((t for t in tables(chunk) if t[0][0] == first_header and re.fullmatch(r"\d+k", t[0][1])), None)
         if rows is not None:
-            found[" ".join(title.split())] = seed_curves(rows)
+            found[" ".join(title.split())] = seed_curves(rows, label)
     if not found:
-        raise ValueError(f"No '**{task} ...**' attempts with a 'seed | 2k | ...' table in the section {heading!r}.")
+        raise ValueError(f"No '**{task} ...**' attempts with a '{first_header} | 2k | ...' table in the section {heading!r}.")
     return found
 
 
@@ -183,11 +187,8 @@ PIXELS_HORIZON = "The candidate: `SMALL_PIXELS` with a 30-step imagination"
 def pixels_horizon(markdown: str) -> dict[str, tuple[list[float], list[float]]]:
     """Each run's curve of the first table "run | 5k | ..." after the paragraph "**The candidate: ...**" of the pixel
     section: the 30-step imagination's seeds and the shipped preset's, by the row's name."""
-    heading = PIXELS_CARTPOLE[0]
-    chunk = re.split(rf"^(?=\*\*{re.escape(PIXELS_HORIZON)})", section(markdown, heading), flags=re.MULTILINE)
-    if len(chunk) != 2:
-        raise ValueError(f"Expected one paragraph '**{PIXELS_HORIZON} ...**' in the section {heading!r}.")
-    return seed_curves(next(t for t in tables(chunk[1]) if t[0][0] == "run"), label="{}")
+    (curves,) = attempts(markdown, PIXELS_HORIZON, PIXELS_CARTPOLE[0], first_header="run").values()
+    return curves
 
 
 #: DreamerV3's other rows, one panel per attempt: (title prefix in the DreamerV3 section, issue 16's gate, y-limits)
