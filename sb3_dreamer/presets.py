@@ -40,18 +40,19 @@ SMALL_VECTOR: dict[str, Any] = dict(
 
 #: Small Dreamer for DeepMind Control from 64 x 64 pixels on one CPU core (DMC cartpole-balance at 100k env steps
 #: in under 4 hours): :data:`SMALL_VECTOR`'s learning settings with a CNN of depth 16 and 128-unit layers, batch
-#: 16 x 50, imagination from 256 posterior states, a 5000-frame prefill (2500 policy steps at action repeat 2) and
-#: train ratio 128 (an update of 800 replayed steps every 6.25 policy steps), in ``"auto"`` precision (bf16 where
-#: the CPU runs it natively). On cartpole-balance it scored 511.0 over 3 seeds at 100k env steps, 135-140 minutes a
-#: seed on one AVX512 core with native bf16, 441.1 on three more seeds (476.1 over all six), and 361.4 on
-#: walker-walk (docs/benchmarks.md).
-#: On an AVX2 core without it, an update takes 2.6 s in float32, 5.6 hours of updates for the same 100k env steps:
-#: beyond the 4 hours there.
+#: 16 x 50, imagination of 30 steps from 256 posterior states, a 5000-frame prefill (2500 policy steps at action
+#: repeat 2) and train ratio 128 (an update of 800 replayed steps every 6.25 policy steps), in ``"auto"`` precision
+#: (bf16 where the CPU runs it natively). On cartpole-balance it scored 591.2 over 3 seeds at 100k env steps and
+#: 561.1 on a fourth that nothing was chosen on, about 190 minutes a seed on one AVX512 core with native bf16; with
+#: the paper's 15-step imagination it scored 511.0 on seeds 0-2 and 441.1 on seeds 3-5 (docs/benchmarks.md).
+#: On an AVX2 core without native bf16, an update takes about 2.6 s in float32 (measured at 15 imagined steps),
+#: about 6 hours of updates for the same 100k env steps: beyond the 4 hours there.
 #: ``Dreamer("CnnPolicy", "DMC/cartpole-balance-pixels-v0", **SMALL_PIXELS)``.
 SMALL_PIXELS: dict[str, Any] = {
     **{key: value for key, value in SMALL_VECTOR.items() if key not in ("train_freq", "gradient_steps")},
     "train_ratio": 128,
     "learning_starts": 2500,
+    "imagination_horizon": 30,
     "imagination_starts": 256,
     "precision": "auto",
     "policy_kwargs": {**SMALL_VECTOR["policy_kwargs"], "cnn_depth": 16},
