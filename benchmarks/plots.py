@@ -14,8 +14,9 @@ there (nothing is re-run and nothing is added) and writes one plot per learning 
   "**walker-walk from pixels ...**" of the pixel section, beside the published Dreamer V1 and DreamerV2 scores;
 * ``benchmark_pixels_cartpole_seeds.png``: Dreamer, ``SMALL_PIXELS``, DMC cartpole-balance from pixels, seeds 0-2
   (the section's first table) and the seeds no setting was chosen on, beside the gate;
-* ``benchmark_pixels_horizon30.png``: the same task with the candidate ``SMALL_PIXELS`` at a 30-step imagination,
-  beside the shipped preset's seeds (the paragraph "**The candidate: ...**" and its table "run | 5k | ...");
+* ``benchmark_pixels_horizon30.png``: the same task with ``SMALL_PIXELS`` at its 30-step imagination, beside the
+  15-step preset's seeds (the paragraph "**`SMALL_PIXELS` with a 30-step imagination ...**" and its table
+  "run | 5k | ...");
 * ``benchmark_dreamerv3.png``: DreamerV3's other rows the same way (Pendulum-v1, DMC cartpole-balance from pixels,
   MinAtar Breakout), each gate dotted.
 
@@ -180,13 +181,14 @@ def pixels_cartpole(markdown: str) -> dict[str, tuple[list[float], list[float]]]
 
 
 #: Dreamer's cartpole-balance from pixels with a 30-step imagination: the paragraph's title; its table "run | 5k |
-#: ..." has rows "horizon 30, seed N" and the shipped preset's "shipped (horizon 15), seed N"
-PIXELS_HORIZON = "The candidate: `SMALL_PIXELS` with a 30-step imagination"
+#: ..." has rows "horizon 30, seed N" and the earlier 15-step preset's "horizon 15 (before), seed N"
+PIXELS_HORIZON = "`SMALL_PIXELS` with a 30-step imagination"
 
 
 def pixels_horizon(markdown: str) -> dict[str, tuple[list[float], list[float]]]:
-    """Each run's curve of the first table "run | 5k | ..." after the paragraph "**The candidate: ...**" of the pixel
-    section: the 30-step imagination's seeds and the shipped preset's, by the row's name."""
+    """Each run's curve of the first table "run | 5k | ..." after the paragraph "**`SMALL_PIXELS` with a 30-step
+    imagination ...**" of the pixel section: the 30-step imagination's seeds and the 15-step preset's, by the row's
+    name."""
     (curves,) = attempts(markdown, PIXELS_HORIZON, PIXELS_CARTPOLE[0], first_header="run").values()
     return curves
 
@@ -299,15 +301,15 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
         ax.plot(steps, returns, markersize=4, alpha=0.85, label=f"{name}{chosen_on}", color=f"C{seed}", **style)
     ax.axhline(PIXELS_CARTPOLE[2], color="grey", linestyle=":", label="gate: Dreamer V1, published (100k env steps)")
     ax.set_ylim(0, 620)  # room for the legend below the curves
-    title = "Dreamer, SMALL_PIXELS (train ratio 128), DMC cartpole-balance from 64x64 pixels"
+    title = "Dreamer, SMALL_PIXELS (train ratio 128, 15 imagined steps), DMC cartpole-balance from 64x64 pixels"
     _finish(ax, title, paths[-1], fontsize=8, ncol=2, loc="lower right")
 
     paths.append(out / "benchmark_pixels_horizon30.png")
     _, ax = plt.subplots(figsize=(7, 4.2))
     for name, (steps, returns) in pixels_horizon(markdown).items():
         seed = int(name.split()[-1])
-        shipped = name.startswith("shipped")
-        style = dict(marker="os^"[seed % 3], linestyle="--" if shipped else "-", alpha=0.5 if shipped else 0.9)
+        before = name.startswith("horizon 15")
+        style = dict(marker="os^"[seed % 3], linestyle="--" if before else "-", alpha=0.5 if before else 0.9)
         ax.plot(steps, returns, markersize=4, label=name, color=f"C{seed}", **style)
     ax.axhline(PIXELS_CARTPOLE[2], color="grey", linestyle=":", label="gate: Dreamer V1, published (100k env steps)")
     ax.set_ylim(0, 720)

@@ -321,7 +321,7 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert [cartpole_pixels[f"seed {k}"][1][-1] for k in range(6)] == [546.9, 491.8, 494.3, 475.4, 445.3, 402.7]
     assert all(steps == [5000.0 * k for k in range(1, 11)] for steps, _ in cartpole_pixels.values())
     horizon = plots.pixels_horizon(markdown)
-    assert horizon["horizon 30, seed 0"][1][-1] == 662.6 and horizon["shipped (horizon 15), seed 1"][1][-1] == 491.8
+    assert horizon["horizon 30, seed 0"][1][-1] == 662.6 and horizon["horizon 15 (before), seed 1"][1][-1] == 491.8
     assert all(steps == [5000.0 * k for k in range(1, 11)] for steps, _ in horizon.values())
     paths = plots.plot_all(markdown, tmp_path)
     assert len(paths) == 8 and all(path.stat().st_size > 10_000 for path in paths)
