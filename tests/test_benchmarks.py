@@ -315,7 +315,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     heading, task, _ = plots.WALKER
     walker = plots.attempts(markdown, task, heading)
     assert walker["walker-walk from pixels at train ratio 64"]["seed 0"][1][-1] == 227.2
-    assert len(walker["walker-walk from pixels at train ratio 64"]["seed 0"][0]) == 10 and len(walker) == 2
+    assert len(walker["walker-walk from pixels at train ratio 64"]["seed 0"][0]) == 10 and len(walker) == 3
+    assert walker["walker-walk from pixels with today's `SMALL_PIXELS` (30 imagined steps)"]["seed 0"][1][-1] == 270.4
     cartpole_pixels = plots.pixels_cartpole(markdown)
     assert sorted(cartpole_pixels) == [f"seed {k}" for k in range(6)]
     assert [cartpole_pixels[f"seed {k}"][1][-1] for k in range(6)] == [546.9, 491.8, 494.3, 475.4, 445.3, 402.7]
