@@ -287,7 +287,8 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     _, ax = plt.subplots(figsize=(7, 4.2))
     for k, (title, curves) in enumerate(attempts(markdown, task, heading).items()):
         for name, (steps, returns) in curves.items():
-            ax.plot(steps, returns, markersize=4, label=f"{title[len(task) :].strip() or title}, {name}", **STYLES[k % 3])
+            label = f"{title[len(task) :].strip() or title}, {name}".replace("`", "")  # Markdown code marks
+            ax.plot(steps, returns, markersize=4, label=label, **STYLES[k % 3])
     for k, (name, score) in enumerate(published.items()):
         ax.axhline(score, color=f"C{k + 5}", linestyle=":", linewidth=1.2, label=f"{name} (100k env steps)")
     _finish(ax, "Dreamer, SMALL_PIXELS, DMC walker-walk from 64x64 pixels", paths[-1])
