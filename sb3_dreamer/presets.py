@@ -43,8 +43,8 @@ SMALL_VECTOR: dict[str, Any] = dict(
 #: 16 x 50, imagination of 30 steps from 256 posterior states, a 5000-frame prefill (2500 policy steps at action
 #: repeat 2) and train ratio 128 (an update of 800 replayed steps every 6.25 policy steps), in ``"auto"`` precision
 #: (bf16 where the CPU runs it natively). On cartpole-balance it scored 591.2 over 3 seeds at 100k env steps and
-#: 561.1 and 579.8 on two that nothing was chosen on, about 190 minutes a seed on one AVX512 core with native bf16; with
-#: the paper's 15-step imagination it scored 511.0 on seeds 0-2 and 441.1 on seeds 3-5. On walker-walk (seed 0) the
+#: 561.1, 579.8 and 608.3 on three that nothing was chosen on, about 190 minutes a seed on one AVX512 core with native
+#: bf16; with the paper's 15-step imagination it scored 511.0 on seeds 0-2 and 441.1 on seeds 3-5. On walker-walk (seed 0) the
 #: 30 steps scored 270.4 against 361.4 at 15: there ``imagination_horizon=15`` is better (docs/benchmarks.md).
 #: On an AVX2 core without native bf16, an update takes about 2.6 s in float32 (measured at 15 imagined steps),
 #: about 6 hours of updates for the same 100k env steps: beyond the 4 hours there.
