@@ -312,6 +312,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
     hidden = minatar_attempts["MinAtar Breakout on two seeds that no setting was chosen on, 3 and 4"]
     assert sorted(hidden) == ["seed 3", "seed 4"] and hidden["seed 3"][1][-1] == hidden["seed 4"][1][-1] == 2.6
+    rerun = minatar_attempts["MinAtar Breakout on seeds 3 and 4 again, to the end of the 2 CPU hours"]
+    assert [rerun[f"seed {k}"][1][-1] for k in (3, 4)] == [2.8, 2.8] and rerun["seed 3"][0][0] == 5000.0
     heading, task, _ = plots.WALKER
     walker = plots.attempts(markdown, task, heading)
     assert walker["walker-walk from pixels at train ratio 64"]["seed 0"][1][-1] == 227.2
