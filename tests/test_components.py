@@ -251,6 +251,38 @@ def test_open_loop_observes_only_the_context():
     assert th.equal(moved[:, :4], states.deter[:, :4]) and not th.allclose(moved[:, 4], states.deter[:, 4])
 
 
+def test_observe_backpropagates_the_sequence_in_one_piece():
+    """The embeddings' gradient comes from one node, not one zero-padded full-sequence gradient per step (L of
+    them, summed: quadratic in the sequence length), and equals the per-step computation's exactly."""
+    rssm = RSSM(embed_size=5, action_dim=2, deter_size=8, latent=GaussianLatent(4), hidden_size=8, activation=nn.ELU)
+    embed, actions, is_first = th.randn(3, 6, 5, requires_grad=True), th.randn(3, 6, 2), th.zeros(3, 6, dtype=th.bool)
+    is_first[:, 0] = True
+    th.manual_seed(1)
+    states, prior, post = rssm.observe(embed, actions, is_first)
+    loss = states.deter.square().sum() + post.sum() + prior.sum()
+    readers, seen, stack = [], set(), [loss.grad_fn]
+    while stack:  # the autograd nodes that read the embeddings directly
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        for child, _ in node.next_functions:
+            if child is not None and getattr(child, "variable", None) is embed:
+                readers.append(node.name())
+            stack.append(child)
+    assert readers == ["UnbindBackward0"]
+    (grad,) = th.autograd.grad(loss, embed)
+    th.manual_seed(1)  # the same filter step by step, each step's embedding indexed from the sequence
+    state, deters, posts = rssm.initial_state(3, embed.device), [], []
+    for t in range(6):
+        state, step_post = rssm.observe_step(state, actions[:, t], embed[:, t], is_first[:, t])
+        deters.append(state.deter)
+        posts.append(step_post)
+    deter = th.stack(deters, 1)
+    reference = deter.square().sum() + th.stack(posts, 1).sum() + rssm.transition_model(deter).sum()
+    assert th.equal(th.autograd.grad(reference, embed)[0], grad)
+
+
 # ------------------------------------------------------------------ replay
 
 

@@ -231,8 +231,10 @@ class RSSM(nn.Module):
         """
         state = self.initial_state(embed.shape[0], embed.device)
         deters, stochs, posts = [], [], []
-        for t in range(embed.shape[1]):
-            state, post = self.observe_step(state, actions[:, t], embed[:, t], is_first[:, t])
+        # unbind, not embed[:, t]: each indexed step's backward would add a zero-padded gradient the size of the
+        # whole sequence, L times over; unbind's backward stacks the L gradients once
+        for action, step_embed, first in zip(actions.unbind(1), embed.unbind(1), is_first.unbind(1), strict=True):
+            state, post = self.observe_step(state, action, step_embed, first)
             deters.append(state.deter)
             stochs.append(state.stoch)
             posts.append(post)
