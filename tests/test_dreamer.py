@@ -13,6 +13,7 @@ from stable_baselines3.common.logger import configure
 
 from sb3_dreamer import Dreamer, DreamerV2, DreamerV3, Plan2Explore
 from sb3_dreamer.common.checks import UnsupportedSpaceError
+from sb3_dreamer.common.losses import frozen
 from sb3_dreamer.common.policies import DEFAULT_NET_ARCH
 from sb3_dreamer.common.rssm import LatentState
 from tests.envs import TINY, ActionRewardEnv
@@ -531,6 +532,12 @@ def test_reinforce_actor_loss_does_not_backpropagate_through_the_dynamics():
     # log q(a|s) at fixed actions: no path into the RSSM
     rssm_grads = th.autograd.grad(log_probs.sum(), list(model.policy.world_model.rssm.parameters()), allow_unused=True)
     assert all(g is None or g.abs().sum() == 0 for g in rssm_grads)
+    # so, with the world model frozen as in training, the imagined states are not recorded for a backward pass;
+    # any dynamics gradient (rho < 1) records them
+    with frozen(model.policy.world_model):
+        assert not model._imagine(start, model.policy.actor)[0].requires_grad
+        model.reinforce_mix = 0.5
+        assert model._imagine(start, model.policy.actor)[0].requires_grad
 
 
 def test_v1_with_kl_balancing_and_categorical_latents():

@@ -728,6 +728,9 @@ class Dreamer(OffPolicyAlgorithm):
             ``(H, N)``, and the actor's entropy ``(H, N)`` (:meth:`~sb3_dreamer.common.policies.Actor.entropy`)
         """
         rssm, reinforce = self.policy.world_model.rssm, self.reinforce_mix > 0
+        # pure REINFORCE (rho = 1) takes no gradient through the dynamics: the imagined states, rewards and values
+        # are then computed without recording them for a backward pass that would never visit them
+        dynamics = self.reinforce_mix < 1
 
         def step(deter: th.Tensor, stoch: th.Tensor) -> tuple[th.Tensor, ...]:
             state = LatentState(deter, stoch)
@@ -735,7 +738,7 @@ class Dreamer(OffPolicyAlgorithm):
             action, sample = actor.rsample(dist)
             entropy = actor.entropy(dist, sample)
             log_prob = actor.log_prob(dist, sample.detach()) if reinforce else th.zeros_like(entropy)
-            return (*rssm.imagine_step(state, action), action, entropy, log_prob)
+            return (*rssm.imagine_step(state, action if dynamics else action.detach()), action, entropy, log_prob)
 
         state, features, steps = start, [start.features], []
         for _ in range(self.imagination_horizon):
