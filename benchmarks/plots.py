@@ -3,7 +3,8 @@
 The measured numbers live in one place, the Markdown of ``docs/benchmarks.md``; this script reads them from
 there (nothing is re-run and nothing is added) and writes one plot per learning benchmark into ``docs/img/``:
 
-* ``benchmark_pendulum.png``: Dreamer, ``SMALL_VECTOR``, Pendulum-v1, the table "policy steps | seed 0 | ...";
+* ``benchmark_pendulum.png``: Dreamer, ``SMALL_VECTOR``, Pendulum-v1, the table "policy steps | seed 0 | ..." and
+  the seeds chosen on nothing ("seed | 2k | ...");
 * ``benchmark_cartpole.png``: DreamerV2, ``DREAMERV2_SMALL_VECTOR``, CartPole-v1, the lines
   "- seed N: 2k 484, 4k 455, ...", with each seed's random-policy return from the summary table;
 * ``benchmark_minatar.png``: DreamerV2, ``DREAMERV2_MINATAR``, MinAtar Breakout, the table
@@ -84,11 +85,16 @@ def number(cell: str) -> float:
 
 
 def pendulum(markdown: str) -> tuple[dict[str, tuple[list[float], list[float]]], str | None]:
-    """Dreamer on Pendulum-v1: each seed's (policy steps, returns), and the random-play note if the text has one."""
+    """Dreamer on Pendulum-v1: each seed's (policy steps, returns), seeds 0-2 from the table "policy steps | seed 0 |
+    ...", the seeds chosen on nothing from a table "seed | 2k | 4k | ...", and the random-play note if the text has
+    one."""
     body = section(markdown, "Dreamer on Pendulum-v1")
     rows = table(body, "policy steps")
     header, data = rows[0], rows[1:]
     curves = {name: ([number(r[0]) for r in data], [number(r[i]) for r in data]) for i, name in enumerate(header) if i}
+    for rows in tables(body):
+        if rows[0][:2] == ["seed", "2k"]:
+            curves.update(seed_curves(rows))
     random_note = re.search(r"Random play scores about (-?\d+) to (-?\d+)", body)
     return curves, random_note.group(0) if random_note else None
 
@@ -246,9 +252,12 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     if random_note:
         low, high = (float(x) for x in re.findall(r"-?\d+", random_note))
         ax.axhspan(min(low, high), max(low, high), color="grey", alpha=0.15, label="random play (about)")
-    for style, (name, (steps, returns)) in zip(STYLES, curves.items(), strict=False):
-        ax.plot(steps, returns, markersize=4, label=name, **style)
-    _finish(ax, "Dreamer, SMALL_VECTOR, Pendulum-v1 (3 seeds)", paths[0])
+    for name, (steps, returns) in curves.items():
+        seed = int(name.split()[-1])
+        chosen_on = "" if seed < 3 else ", chosen on nothing"
+        style = dict(marker="os^"[seed % 3], linestyle="-" if seed < 3 else "--")
+        ax.plot(steps, returns, markersize=4, label=f"{name}{chosen_on}", color=f"C{seed}", **style)
+    _finish(ax, f"Dreamer, SMALL_VECTOR, Pendulum-v1 ({len(curves)} seeds)", paths[0])
 
     curves, random = cartpole(markdown)
     _, ax = plt.subplots(figsize=(7, 4.2))
