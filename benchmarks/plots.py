@@ -261,13 +261,16 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
 
     curves, random = cartpole(markdown)
     _, ax = plt.subplots(figsize=(7, 4.2))
-    for style, (name, (steps, returns)) in zip(STYLES, curves.items(), strict=False):
-        (line,) = ax.plot(steps, returns, markersize=4, alpha=0.85, label=name, **style)
+    for name, (steps, returns) in curves.items():
+        seed = int(name.split()[-1])
+        chosen_on = "" if seed < 3 else ", chosen on nothing"
+        style = dict(marker="os^"[seed % 3], linestyle="-" if seed < 3 else "--")
+        ax.plot(steps, returns, markersize=4, alpha=0.85, label=f"{name}{chosen_on}", color=f"C{seed}", **style)
         if name in random:
-            ax.axhline(random[name], color=line.get_color(), linestyle=":", linewidth=1)
+            ax.axhline(random[name], color=f"C{seed}", linestyle=":", linewidth=1)
     if random:
         ax.plot([], [], color="grey", linestyle=":", label="random policy (per seed)")
-    _finish(ax, "DreamerV2, DREAMERV2_SMALL_VECTOR, CartPole-v1 (3 seeds)", paths[1])
+    _finish(ax, f"DreamerV2, DREAMERV2_SMALL_VECTOR, CartPole-v1 ({len(curves)} seeds)", paths[1])
 
     steps, minutes, mean, std, random_return = minatar(markdown)
     _, ax = plt.subplots(figsize=(7, 4.2))
