@@ -242,6 +242,14 @@ def _panels(
     print(f"wrote {path}")
 
 
+def seed_style(name: str) -> tuple[str, dict]:
+    """The legend label and line style of curve ``"seed N"``: seeds 0-2 solid, the seeds chosen on nothing (3 and up)
+    dashed and labelled so, each seed in its own colour."""
+    seed = int(name.split()[-1])
+    chosen_on = "" if seed < 3 else ", chosen on nothing"
+    return f"{name}{chosen_on}", dict(marker="os^"[seed % 3], linestyle="-" if seed < 3 else "--", color=f"C{seed}")
+
+
 def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     """Write the eight PNGs into ``out`` and return their paths."""
     out.mkdir(parents=True, exist_ok=True)
@@ -253,21 +261,17 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
         low, high = (float(x) for x in re.findall(r"-?\d+", random_note))
         ax.axhspan(min(low, high), max(low, high), color="grey", alpha=0.15, label="random play (about)")
     for name, (steps, returns) in curves.items():
-        seed = int(name.split()[-1])
-        chosen_on = "" if seed < 3 else ", chosen on nothing"
-        style = dict(marker="os^"[seed % 3], linestyle="-" if seed < 3 else "--")
-        ax.plot(steps, returns, markersize=4, label=f"{name}{chosen_on}", color=f"C{seed}", **style)
+        label, style = seed_style(name)
+        ax.plot(steps, returns, markersize=4, label=label, **style)
     _finish(ax, f"Dreamer, SMALL_VECTOR, Pendulum-v1 ({len(curves)} seeds)", paths[0])
 
     curves, random = cartpole(markdown)
     _, ax = plt.subplots(figsize=(7, 4.2))
     for name, (steps, returns) in curves.items():
-        seed = int(name.split()[-1])
-        chosen_on = "" if seed < 3 else ", chosen on nothing"
-        style = dict(marker="os^"[seed % 3], linestyle="-" if seed < 3 else "--")
-        ax.plot(steps, returns, markersize=4, alpha=0.85, label=f"{name}{chosen_on}", color=f"C{seed}", **style)
+        label, style = seed_style(name)
+        ax.plot(steps, returns, markersize=4, alpha=0.85, label=label, **style)
         if name in random:
-            ax.axhline(random[name], color=f"C{seed}", linestyle=":", linewidth=1)
+            ax.axhline(random[name], color=style["color"], linestyle=":", linewidth=1)
     if random:
         ax.plot([], [], color="grey", linestyle=":", label="random policy (per seed)")
     _finish(ax, f"DreamerV2, DREAMERV2_SMALL_VECTOR, CartPole-v1 ({len(curves)} seeds)", paths[1])
@@ -308,10 +312,8 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     paths.append(out / "benchmark_pixels_cartpole_seeds.png")
     _, ax = plt.subplots(figsize=(7, 4.2))
     for name, (steps, returns) in pixels_cartpole(markdown).items():
-        seed = int(name.split()[-1])
-        chosen_on = "" if seed < 3 else ", chosen on nothing"
-        style = dict(marker="os^"[seed % 3], linestyle="-" if seed < 3 else "--")
-        ax.plot(steps, returns, markersize=4, alpha=0.85, label=f"{name}{chosen_on}", color=f"C{seed}", **style)
+        label, style = seed_style(name)
+        ax.plot(steps, returns, markersize=4, alpha=0.85, label=label, **style)
     ax.axhline(PIXELS_CARTPOLE[2], color="grey", linestyle=":", label="gate: Dreamer V1, published (100k env steps)")
     ax.set_ylim(0, 620)  # room for the legend below the curves
     title = "Dreamer, SMALL_PIXELS (train ratio 128, 15 imagined steps), DMC cartpole-balance from 64x64 pixels"
