@@ -721,7 +721,8 @@ class Dreamer(OffPolicyAlgorithm):
 
     def _imagine(self, start: LatentState, actor: Actor) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor]:
         """Roll the prior forward ``H`` steps with actions sampled from ``actor`` (reparameterised or
-        straight-through), so that returns are differentiable in the actor's parameters.
+        straight-through), so that returns are differentiable in the actor's parameters (not recorded when
+        ``reinforce_mix`` is 1, where no gradient takes that path).
 
         :return: features of ``s_0 .. s_H`` ``(H + 1, N, F)``; at ``s_0 .. s_{H-1}``: the actions taken
             ``(H, N, A)``, their log-probabilities at fixed actions (REINFORCE; zeros when ``reinforce_mix`` is 0)
