@@ -319,6 +319,9 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert sorted(hidden) == ["seed 3", "seed 4"] and hidden["seed 3"][1][-1] == hidden["seed 4"][1][-1] == 2.6
     rerun = minatar_attempts["MinAtar Breakout on seeds 3 and 4 again, to the end of the 2 CPU hours"]
     assert [rerun[f"seed {k}"][1][-1] for k in (3, 4)] == [2.8, 2.8] and rerun["seed 3"][0][0] == 5000.0
+    seed5 = minatar_attempts["MinAtar Breakout on seed 5, chosen on nothing, to the end of the 80k-step budget"]
+    curve = [0.8] * 4 + [1.0] * 3 + [1.3] * 3 + [3.5, 3.0, 3.3, 3.2, 3.1, 3.3]
+    assert seed5["seed 5"] == ([5000.0 * k for k in range(1, 17)], curve)
     heading, task, _ = plots.WALKER
     walker = plots.attempts(markdown, task, heading)
     assert walker["walker-walk from pixels at train ratio 64"]["seed 0"][1][-1] == 227.2
