@@ -111,6 +111,19 @@ BENCHMARKS = {
         checkpoint_freq=2000,
         **EVAL,
     ),
+    # at size S (2 x 512 critic, GRU 512) and the preset's ratio, 128: the issue lets a row change the size, and per
+    # update the S critic climbs about six times as fast as XXS's (benchmarks/critic_climb.py), for about six times
+    # the compute; CartPole-v1's budget is policy steps, not hours
+    "dreamerv3_cartpole_s": lambda seeds: make_grid(
+        ["dreamerv3"],
+        ["CartPole-v1"],
+        seeds,
+        30_000,
+        "DREAMERV3_SMALL_VECTOR",
+        kwargs={"size": "S"},
+        checkpoint_freq=2000,
+        **EVAL,
+    ),
     # with the 2025 version's replayed-value loss (weight 0.3) at the preset's ratio, 128: at ratios 512 and 1024 the
     # policy reached 500 and fell back while the critic's imagined return crept up (docs/benchmarks.md)
     "dreamerv3_cartpole_repval": lambda seeds: make_grid(
