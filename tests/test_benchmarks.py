@@ -312,6 +312,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert len(pendulum["Pendulum-v1 with the paper's actor, train ratio 128"]) == 3
     hidden = pendulum["Pendulum-v1 at train ratio 512 on two seeds that no setting was chosen on, 3 and 4"]
     assert [hidden[f"seed {k}"][1][-1] for k in (3, 4)] == [-158.0, -122.0] and len(hidden["seed 3"][0]) == 10
+    seed5 = pendulum["Pendulum-v1 at train ratio 512 on seed 5, chosen on nothing"]["seed 5"]
+    assert seed5[0] == [2000.0 * k for k in range(1, 11)] and seed5[1][0] == -1204.0 and seed5[1][-1] == -131.0
     minatar_attempts = plots.attempts(markdown, "MinAtar")
     minatar = minatar_attempts["MinAtar Breakout"]
     assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
