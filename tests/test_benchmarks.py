@@ -306,6 +306,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert [horizon32[f"seed {k}"][1][-1] for k in range(3)] == [500.0, 500.0, 335.6]
     assert all(len(steps) == 15 for curves in (critic_lr, behavior_lr) for steps, _ in curves.values())
     assert [len(steps) for steps, _ in horizon32.values()] == [15, 15, 15, 15] and horizon32["seed 3"][1][-1] == 471.2
+    size_s = attempts["CartPole-v1 at size S, train ratio 128"]["seed 0"]
+    assert size_s == ([2000.0 * k for k in range(1, 9)], [10.2, 106.7, 285.5, 500.0, 500.0, 159.4, 500.0, 105.7])
     steps, returns = attempts["CartPole-v1 at train ratio 128"]["seed 0"]
     assert steps[:2] == [2000.0, 4000.0] and returns[-1] == 197.0  # the bold final cell read as a number
     pendulum = plots.attempts(markdown, "Pendulum-v1")
