@@ -316,6 +316,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert [hidden[f"seed {k}"][1][-1] for k in (3, 4)] == [-158.0, -122.0] and len(hidden["seed 3"][0]) == 10
     seed5 = pendulum["Pendulum-v1 at train ratio 512 on seed 5, chosen on nothing"]["seed 5"]
     assert seed5[0] == [2000.0 * k for k in range(1, 11)] and seed5[1][0] == -1204.0 and seed5[1][-1] == -131.0
+    seed6 = pendulum["Pendulum-v1 at train ratio 512 on seed 6, chosen on nothing"]["seed 6"]
+    assert seed6[0] == [2000.0 * k for k in range(1, 11)] and seed6[1][0] == -1445.0 and seed6[1][-1] == -148.0
     minatar_attempts = plots.attempts(markdown, "MinAtar")
     minatar = minatar_attempts["MinAtar Breakout"]
     assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
