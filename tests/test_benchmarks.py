@@ -276,7 +276,7 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     plots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plots)
     markdown = (ROOT / "docs" / "benchmarks.md").read_text()
-    pendulum, _ = plots.pendulum(markdown)  # Dreamer's SMALL_VECTOR: seeds 0-2, then 3, 4 and 5 chosen on nothing
+    pendulum, _ = plots.pendulum(markdown)  # Dreamer's SMALL_VECTOR: seeds 0-2, then 3-6 chosen on nothing
     assert [pendulum[f"seed {k}"][1][-1] for k in range(7)] == [-134.8, -185.7, -118.4, -173.6, -107.9, -135.4, -120.9]
     assert all(len(steps) == 10 for steps, _ in pendulum.values())
     cartpole, _ = plots.cartpole(markdown)  # DreamerV2's SMALL_VECTOR: seeds 0-2, then 3, 4 and 5 chosen on nothing
