@@ -279,8 +279,9 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     pendulum, _ = plots.pendulum(markdown)  # Dreamer's SMALL_VECTOR: seeds 0-2, then 3-6 chosen on nothing
     assert [pendulum[f"seed {k}"][1][-1] for k in range(7)] == [-134.8, -185.7, -118.4, -173.6, -107.9, -135.4, -120.9]
     assert all(len(steps) == 10 for steps, _ in pendulum.values())
-    cartpole, _ = plots.cartpole(markdown)  # DreamerV2's SMALL_VECTOR: seeds 0-2, then 3, 4 and 5 chosen on nothing
-    assert len(cartpole) == 6 and cartpole["seed 3"][1][7] == 125.0 and cartpole["seed 4"][1][-1] == 500.0
+    cartpole, _ = plots.cartpole(markdown)  # DreamerV2's SMALL_VECTOR: seeds 0-2, then 3-6 chosen on nothing
+    assert len(cartpole) == 7 and cartpole["seed 3"][1][7] == 125.0 and cartpole["seed 4"][1][-1] == 500.0
+    assert cartpole["seed 6"][1][12] == 483.0 and len(cartpole["seed 6"][0]) == 15
     attempts = plots.dreamerv3_cartpole(markdown)
     assert len(attempts) >= 4 and all(len(curves["seed 0"][0]) >= 2 for curves in attempts.values())
     assert sum(len(curves["seed 0"][0]) >= 5 for curves in attempts.values()) >= 4  # a stopped run may have two points
