@@ -332,6 +332,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     seed6 = minatar_attempts["MinAtar Breakout on seed 6, chosen on nothing, to the end of the 80k-step budget"]
     curve = [0.0, 0.0, 0.5, 0.5, 0.7, 1.0] + [1.3] * 3 + [2.6, 3.1, 3.2, 3.5, 3.2, 4.2, 4.2]
     assert seed6["seed 6"] == ([5000.0 * k for k in range(1, 17)], curve)
+    seed7 = minatar_attempts["MinAtar Breakout on seed 7, chosen on nothing, to the end of the 80k-step budget"]
+    assert seed7["seed 7"] == ([5000.0 * k for k in range(1, 17)], [0.8] * 8 + [2.7, 4.0] + [2.8] * 3 + [2.2] * 3)
     heading, task, _ = plots.WALKER
     walker = plots.attempts(markdown, task, heading)
     assert walker["walker-walk from pixels at train ratio 64"]["seed 0"][1][-1] == 227.2
