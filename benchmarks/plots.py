@@ -19,7 +19,7 @@ there (nothing is re-run and nothing is added) and writes one plot per learning 
   15-step preset's seeds (the paragraph "**`SMALL_PIXELS` with a 30-step imagination ...**" and its table
   "run | 5k | ...");
 * ``benchmark_dreamerv3.png``: DreamerV3's other rows the same way (Pendulum-v1, DMC cartpole-balance from pixels,
-  MinAtar Breakout), each gate dotted.
+  MinAtar Breakout), each gate dotted, a task's one-seed runs on seeds chosen on nothing in one panel.
 
     pip install matplotlib
     python benchmarks/plots.py                      # after editing the numbers in docs/benchmarks.md
@@ -157,6 +157,27 @@ def attempts(
     if not found:
         raise ValueError(f"No '**{task} ...**' attempts with a '{first_header} | 2k | ...' table in the section {heading!r}.")
     return found
+
+
+def hidden_together(
+    found: dict[str, dict[str, tuple[list[float], list[float]]]],
+) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """``found`` (one task's attempts) with the one-seed attempts "... on seed N, chosen on nothing ..." drawn as one
+    attempt, "... on seeds N, M and K, chosen on nothing (one run each) ...", in the place of the first of them."""
+    pattern = r"on seed (\d+), chosen on nothing"
+    hidden = [title for title in found if re.search(pattern, title) and len(found[title]) == 1]
+    if len(hidden) < 2:
+        return found
+    seeds = [re.search(pattern, title).group(1) for title in hidden]
+    listed = ", ".join(seeds[:-1]) + f" and {seeds[-1]}"
+    merged_title = re.sub(pattern, f"on seeds {listed}, chosen on nothing (one run each)", hidden[0])
+    merged: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+    for title, curves in found.items():
+        if title == hidden[0]:
+            merged[merged_title] = {name: curve for other in hidden for name, curve in found[other].items()}
+        elif title not in hidden:
+            merged[title] = curves
+    return merged
 
 
 def dreamerv3_cartpole(markdown: str) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
@@ -334,7 +355,8 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     paths.append(out / "benchmark_dreamerv3.png")
     panels = []
     for task, gate, ylim in DREAMERV3_ROWS:
-        panels += [(f"DreamerV3, {title}", curves, gate, ylim) for title, curves in attempts(markdown, task).items()]
+        found = hidden_together(attempts(markdown, task))
+        panels += [(f"DreamerV3, {title}", curves, gate, ylim) for title, curves in found.items()]
     _panels(panels, "gates dotted", paths[-1])
     return paths
 
