@@ -280,9 +280,10 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     finals = [-134.8, -185.7, -118.4, -173.6, -107.9, -135.4, -120.9, -134.6]
     assert [pendulum[f"seed {k}"][1][-1] for k in range(8)] == finals
     assert all(len(steps) == 10 for steps, _ in pendulum.values())
-    cartpole, _ = plots.cartpole(markdown)  # DreamerV2's SMALL_VECTOR: seeds 0-2, then 3-6 chosen on nothing
-    assert len(cartpole) == 7 and cartpole["seed 3"][1][7] == 125.0 and cartpole["seed 4"][1][-1] == 500.0
+    cartpole, _ = plots.cartpole(markdown)  # DreamerV2's SMALL_VECTOR: seeds 0-2, then 3-7 chosen on nothing
+    assert cartpole["seed 3"][1][7] == 125.0 and cartpole["seed 4"][1][-1] == 500.0
     assert cartpole["seed 6"][1][12] == 483.0 and len(cartpole["seed 6"][0]) == 15
+    assert len(cartpole) == 8 and cartpole["seed 7"][1][-1] == 418.0
     attempts = plots.dreamerv3_cartpole(markdown)
     assert len(attempts) >= 4 and all(len(curves["seed 0"][0]) >= 2 for curves in attempts.values())
     assert sum(len(curves["seed 0"][0]) >= 5 for curves in attempts.values()) >= 4  # a stopped run may have two points
