@@ -354,6 +354,10 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert horizon["horizon 30, seed 8"][1][-1] == 608.3 and len(horizon) == 10
     assert horizon["horizon 30, seed 9"][1][-1] == 574.4 and horizon["horizon 30, seed 9"][1][5] == 616.2
     assert all(steps == [5000.0 * k for k in range(1, 11)] for steps, _ in horizon.values())
+    multidiscrete = plots.attempts(markdown, "MultiDiscrete CartPole-v1", "MultiDiscrete actions")
+    hidden = multidiscrete["MultiDiscrete CartPole-v1 on seeds 3, 4 and 5, chosen on nothing"]
+    assert [hidden[f"seed {k}"][1][-1] for k in (3, 4, 5)] == [500.0, 497.5, 500.0]
+    assert hidden["seed 4"][1][7] == 300.6 and all(steps == [2000.0 * k for k in range(1, 16)] for steps, _ in hidden.values())
     paths = plots.plot_all(markdown, tmp_path)
     assert len(paths) == 8 and all(path.stat().st_size > 10_000 for path in paths)
 
