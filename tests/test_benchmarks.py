@@ -280,10 +280,12 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     finals = [-134.8, -185.7, -118.4, -173.6, -107.9, -135.4, -120.9, -134.6]
     assert [pendulum[f"seed {k}"][1][-1] for k in range(8)] == finals
     assert all(len(steps) == 10 for steps, _ in pendulum.values())
-    cartpole, _ = plots.cartpole(markdown)  # DreamerV2's SMALL_VECTOR: seeds 0-2, then 3-7 chosen on nothing
+    cartpole, _ = plots.cartpole(markdown)  # DreamerV2's SMALL_VECTOR: seeds 0-2, then 3-8 chosen on nothing
     assert cartpole["seed 3"][1][7] == 125.0 and cartpole["seed 4"][1][-1] == 500.0
     assert cartpole["seed 6"][1][12] == 483.0 and len(cartpole["seed 6"][0]) == 15
-    assert len(cartpole) == 8 and cartpole["seed 7"][1][-1] == 418.0
+    assert len(cartpole) == 9 and cartpole["seed 7"][1][-1] == 418.0
+    seed8 = [259, 262, 210, 173, 322, 263, 342, 494, 500, 500, 500, 448, 500, 440, 500]
+    assert cartpole["seed 8"] == ([2000.0 * k for k in range(1, 16)], seed8)
     attempts = plots.dreamerv3_cartpole(markdown)
     assert len(attempts) >= 4 and all(len(curves["seed 0"][0]) >= 2 for curves in attempts.values())
     assert sum(len(curves["seed 0"][0]) >= 5 for curves in attempts.values()) >= 4  # a stopped run may have two points
@@ -321,6 +323,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert seed5[0] == [2000.0 * k for k in range(1, 11)] and seed5[1][0] == -1204.0 and seed5[1][-1] == -131.0
     seed6 = pendulum["Pendulum-v1 at train ratio 512 on seed 6, chosen on nothing"]["seed 6"]
     assert seed6[0] == [2000.0 * k for k in range(1, 11)] and seed6[1][0] == -1445.0 and seed6[1][-1] == -148.0
+    seed7 = pendulum["Pendulum-v1 at train ratio 512 on seed 7, chosen on nothing"]["seed 7"]
+    assert seed7 == ([2000.0 * k for k in range(1, 11)], [-1583, -177, -160, -130, -124, -122, -123, -123, -121, -122])
     minatar_attempts = plots.attempts(markdown, "MinAtar")
     minatar = minatar_attempts["MinAtar Breakout"]
     assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
