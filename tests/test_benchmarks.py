@@ -325,6 +325,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert seed6[0] == [2000.0 * k for k in range(1, 11)] and seed6[1][0] == -1445.0 and seed6[1][-1] == -148.0
     seed7 = pendulum["Pendulum-v1 at train ratio 512 on seed 7, chosen on nothing"]["seed 7"]
     assert seed7 == ([2000.0 * k for k in range(1, 11)], [-1583, -177, -160, -130, -124, -122, -123, -123, -121, -122])
+    seed8 = pendulum["Pendulum-v1 at train ratio 512 on seed 8, chosen on nothing"]["seed 8"]
+    assert seed8 == ([2000.0 * k for k in range(1, 11)], [-1351, -222, -192, -149, -145, -144, -143, -142, -143, -143])
     minatar_attempts = plots.attempts(markdown, "MinAtar")
     minatar = minatar_attempts["MinAtar Breakout"]
     assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
