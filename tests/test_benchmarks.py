@@ -349,10 +349,13 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     seed8 = minatar_attempts["MinAtar Breakout on seed 8, chosen on nothing, to the end of the 80k-step budget"]
     curve = [0.0, 0.2] + [0.6] * 5 + [1.3, 2.2] + [2.7] * 3 + [2.8, 2.8, 4.3, 5.0]
     assert seed8["seed 8"] == ([5000.0 * k for k in range(1, 17)], curve)
-    together = plots.hidden_together(minatar_attempts)  # seeds 5-8 in one panel, after the runs before them
-    title = "MinAtar Breakout on seeds 5, 6, 7 and 8, chosen on nothing (one run each), to the end of the 80k-step budget"
-    assert list(together)[-1] == title and sorted(together[title]) == ["seed 5", "seed 6", "seed 7", "seed 8"]
-    assert len(together) == len(minatar_attempts) - 3 and together[title]["seed 8"] == seed8["seed 8"]
+    seed9 = minatar_attempts["MinAtar Breakout on seed 9, chosen on nothing, to the end of the 80k-step budget"]
+    curve = [0.0, 0.0] + [0.3] * 3 + [1.0] + [1.7] * 4 + [3.1, 2.9, 3.1] + [2.8] * 3
+    assert seed9["seed 9"] == ([5000.0 * k for k in range(1, 17)], curve)
+    together = plots.hidden_together(minatar_attempts)  # seeds 5-9 in one panel, after the runs before them
+    title = "MinAtar Breakout on seeds 5, 6, 7, 8 and 9, chosen on nothing (one run each), to the end of the 80k-step budget"
+    assert list(together)[-1] == title and sorted(together[title]) == [f"seed {k}" for k in range(5, 10)]
+    assert len(together) == len(minatar_attempts) - 4 and together[title]["seed 9"] == seed9["seed 9"]
     heading, task, _ = plots.WALKER
     walker = plots.attempts(markdown, task, heading)
     assert walker["walker-walk from pixels at train ratio 64"]["seed 0"][1][-1] == 227.2
