@@ -331,6 +331,11 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert seed7 == ([2000.0 * k for k in range(1, 11)], [-1583, -177, -160, -130, -124, -122, -123, -123, -121, -122])
     seed8 = pendulum["Pendulum-v1 at train ratio 512 on seed 8, chosen on nothing"]["seed 8"]
     assert seed8 == ([2000.0 * k for k in range(1, 11)], [-1351, -222, -192, -149, -145, -144, -143, -142, -143, -143])
+    seed9 = pendulum["Pendulum-v1 at train ratio 512 on seed 9, chosen on nothing"]["seed 9"]
+    assert seed9 == ([2000.0 * k for k in range(1, 11)], [-1550, -185, -185, -178, -171, -167, -159, -166, -165, -165])
+    together = plots.hidden_together(pendulum)  # seeds 5-9 in one panel
+    title = "Pendulum-v1 at train ratio 512 on seeds 5, 6, 7, 8 and 9, chosen on nothing (one run each)"
+    assert sorted(together[title]) == [f"seed {k}" for k in range(5, 10)] and len(together) == len(pendulum) - 4
     minatar_attempts = plots.attempts(markdown, "MinAtar")
     minatar = minatar_attempts["MinAtar Breakout"]
     assert minatar["seed 0"][0][:2] == [5000.0, 10000.0] and len(minatar) == 3
