@@ -277,14 +277,16 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     paths = [out / "benchmark_pendulum.png", out / "benchmark_cartpole.png", out / "benchmark_minatar.png"]
 
     curves, random_note = pendulum(markdown)
-    _, ax = plt.subplots(figsize=(7, 4.2))
+    _, ax = plt.subplots(figsize=(9, 4.6))
     if random_note:
         low, high = (float(x) for x in re.findall(r"-?\d+", random_note))
         ax.axhspan(min(low, high), max(low, high), color="grey", alpha=0.15, label="random play (about)")
     for name, (steps, returns) in curves.items():
         label, style = seed_style(name)
         ax.plot(steps, returns, markersize=4, label=label, **style)
-    _finish(ax, f"Dreamer, SMALL_VECTOR, Pendulum-v1 ({len(curves)} seeds)", paths[0])
+    _finish(
+        ax, f"Dreamer, SMALL_VECTOR, Pendulum-v1 ({len(curves)} seeds)", paths[0], loc="upper left", bbox_to_anchor=(1.01, 1)
+    )
 
     curves, random = cartpole(markdown)
     _, ax = plt.subplots(figsize=(7, 4.2))
