@@ -289,7 +289,7 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     )
 
     curves, random = cartpole(markdown)
-    _, ax = plt.subplots(figsize=(7, 4.2))
+    _, ax = plt.subplots(figsize=(9, 4.6))
     for name, (steps, returns) in curves.items():
         label, style = seed_style(name)
         ax.plot(steps, returns, markersize=4, alpha=0.85, label=label, **style)
@@ -297,7 +297,8 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
             ax.axhline(random[name], color=style["color"], linestyle=":", linewidth=1)
     if random:
         ax.plot([], [], color="grey", linestyle=":", label="random policy (per seed)")
-    _finish(ax, f"DreamerV2, DREAMERV2_SMALL_VECTOR, CartPole-v1 ({len(curves)} seeds)", paths[1])
+    title = f"DreamerV2, DREAMERV2_SMALL_VECTOR, CartPole-v1 ({len(curves)} seeds)"
+    _finish(ax, title, paths[1], loc="upper left", bbox_to_anchor=(1.01, 1))
 
     steps, minutes, mean, std, random_return = minatar(markdown)
     _, ax = plt.subplots(figsize=(7, 4.2))

@@ -318,16 +318,18 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert max(pendulum["seed 11"][1]) == -594.0  # the one seed below the gate of -300 throughout
     assert pendulum["seed 10"][1][:3] == [-1102.3, -1609.4, -146.8]
     assert all(len(steps) == 10 for steps, _ in pendulum.values())
-    cartpole, _ = plots.cartpole(markdown)  # DreamerV2's SMALL_VECTOR: seeds 0-2, then 3-10 chosen on nothing
+    cartpole, _ = plots.cartpole(markdown)  # DreamerV2's SMALL_VECTOR: seeds 0-2, then 3-11 chosen on nothing
     assert cartpole["seed 3"][1][7] == 125.0 and cartpole["seed 4"][1][-1] == 500.0
     assert cartpole["seed 6"][1][12] == 483.0 and len(cartpole["seed 6"][0]) == 15
-    assert len(cartpole) == 11 and cartpole["seed 7"][1][-1] == 418.0
+    assert len(cartpole) == 12 and cartpole["seed 7"][1][-1] == 418.0
     seed8 = [259, 262, 210, 173, 322, 263, 342, 494, 500, 500, 500, 448, 500, 440, 500]
     assert cartpole["seed 8"] == ([2000.0 * k for k in range(1, 16)], seed8)
     seed9 = [229, 279, 267, 233, 109, 91, 111, 139, 500, 500, 499, 500, 500, 500, 500]
     assert cartpole["seed 9"] == ([2000.0 * k for k in range(1, 16)], seed9)
     seed10 = [217, 315, 184, 263, 381, 500, 500, 157] + [500] * 7
     assert cartpole["seed 10"] == ([2000.0 * k for k in range(1, 16)], seed10)
+    seed11 = [286, 294, 470] + [500] * 7 + [410] + [500] * 4
+    assert cartpole["seed 11"] == ([2000.0 * k for k in range(1, 16)], seed11)
     attempts = plots.dreamerv3_cartpole(markdown)
     assert len(attempts) >= 4 and all(len(curves["seed 0"][0]) >= 2 for curves in attempts.values())
     assert sum(len(curves["seed 0"][0]) >= 5 for curves in attempts.values()) >= 4  # a stopped run may have two points
