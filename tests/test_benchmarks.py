@@ -309,19 +309,19 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     plots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plots)
     markdown = (ROOT / "docs" / "benchmarks.md").read_text()
-    pendulum, _ = plots.pendulum(markdown)  # Dreamer's SMALL_VECTOR: seeds 0-2, then 3-14 chosen on nothing
+    pendulum, _ = plots.pendulum(markdown)  # Dreamer's SMALL_VECTOR: seeds 0-2, then 3-16 chosen on nothing
     finals = [-134.8, -185.7, -118.4, -173.6, -107.9, -135.4, -120.9, -134.6, -155.5, -175.3, -130.2, -647.6]
-    finals += [-188.1, -155.1, -135.1]
-    assert [pendulum[f"seed {k}"][1][-1] for k in range(15)] == finals and pendulum["seed 8"][1][2] == -164.4
-    assert len(pendulum) == 15 and pendulum["seed 9"][1][:4] == [-1329.5, -1097.1, -1225.1, -187.3]
+    finals += [-188.1, -155.1, -135.1, -121.2, -109.0]
+    assert [pendulum[f"seed {k}"][1][-1] for k in range(17)] == finals and pendulum["seed 8"][1][2] == -164.4
+    assert len(pendulum) == 17 and pendulum["seed 9"][1][:4] == [-1329.5, -1097.1, -1225.1, -187.3]
     assert pendulum["seed 14"][1][:3] == [-862.9, -1641.2, -712.0]
     assert max(pendulum["seed 11"][1]) == -594.0  # the one seed below the gate of -300 throughout
     assert pendulum["seed 10"][1][:3] == [-1102.3, -1609.4, -146.8]
     assert all(len(steps) == 10 for steps, _ in pendulum.values())
-    cartpole, _ = plots.cartpole(markdown)  # DreamerV2's SMALL_VECTOR: seeds 0-2, then 3-11 chosen on nothing
+    cartpole, _ = plots.cartpole(markdown)  # DreamerV2's SMALL_VECTOR: seeds 0-2, then 3-12 chosen on nothing
     assert cartpole["seed 3"][1][7] == 125.0 and cartpole["seed 4"][1][-1] == 500.0
     assert cartpole["seed 6"][1][12] == 483.0 and len(cartpole["seed 6"][0]) == 15
-    assert len(cartpole) == 12 and cartpole["seed 7"][1][-1] == 418.0
+    assert len(cartpole) == 13 and cartpole["seed 7"][1][-1] == 418.0
     seed8 = [259, 262, 210, 173, 322, 263, 342, 494, 500, 500, 500, 448, 500, 440, 500]
     assert cartpole["seed 8"] == ([2000.0 * k for k in range(1, 16)], seed8)
     seed9 = [229, 279, 267, 233, 109, 91, 111, 139, 500, 500, 499, 500, 500, 500, 500]
@@ -330,6 +330,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     assert cartpole["seed 10"] == ([2000.0 * k for k in range(1, 16)], seed10)
     seed11 = [286, 294, 470] + [500] * 7 + [410] + [500] * 4
     assert cartpole["seed 11"] == ([2000.0 * k for k in range(1, 16)], seed11)
+    seed12 = [339, 315, 184, 165, 255, 481, 500, 217, 380] + [500] * 6
+    assert cartpole["seed 12"] == ([2000.0 * k for k in range(1, 16)], seed12)
     attempts = plots.dreamerv3_cartpole(markdown)
     assert len(attempts) >= 4 and all(len(curves["seed 0"][0]) >= 2 for curves in attempts.values())
     assert sum(len(curves["seed 0"][0]) >= 5 for curves in attempts.values()) >= 4  # a stopped run may have two points
