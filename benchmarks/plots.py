@@ -284,9 +284,8 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     for name, (steps, returns) in curves.items():
         label, style = seed_style(name)
         ax.plot(steps, returns, markersize=4, label=label, **style)
-    _finish(
-        ax, f"Dreamer, SMALL_VECTOR, Pendulum-v1 ({len(curves)} seeds)", paths[0], loc="upper left", bbox_to_anchor=(1.01, 1)
-    )
+    title = f"Dreamer, SMALL_VECTOR, Pendulum-v1 ({len(curves)} seeds)"
+    _finish(ax, title, paths[0], loc="upper left", bbox_to_anchor=(1.01, 1))  # the legend beside the axes
 
     curves, random = cartpole(markdown)
     _, ax = plt.subplots(figsize=(9, 4.6))
@@ -298,7 +297,7 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     if random:
         ax.plot([], [], color="grey", linestyle=":", label="random policy (per seed)")
     title = f"DreamerV2, DREAMERV2_SMALL_VECTOR, CartPole-v1 ({len(curves)} seeds)"
-    _finish(ax, title, paths[1], loc="upper left", bbox_to_anchor=(1.01, 1))
+    _finish(ax, title, paths[1], loc="upper left", bbox_to_anchor=(1.01, 1))  # the legend beside the axes
 
     steps, minutes, mean, std, random_return = minatar(markdown)
     _, ax = plt.subplots(figsize=(7, 4.2))
