@@ -1,8 +1,8 @@
 """How a saved model plays Pendulum-v1, and what its world model and critic make of balancing.
 
 Pendulum-v1 pays ``-(theta^2 + 0.1 thetadot^2 + 0.001 u^2)`` per step (``theta`` = 0 upright), so a policy that
-swings the pendulum up and then spins it through the top scores about ``-pi^2 / 3`` per step (-600 to -700 over
-200 steps) where one that stops and balances scores -100 to -200. Per deterministic episode this prints the return,
+swings the pendulum up and then spins it through the top pays about 3 per step (-500 to -700 over 200 steps)
+where one that stops and balances scores -100 to -200. Per deterministic episode this prints the return,
 how many turns the pendulum made, the steps spent upright (``|theta| < 0.3``), the reward model's mean error (its
 prediction at ``s_t`` is of the reward received on reaching ``s_t``), and the critic's mean value of the posterior
 states upright and elsewhere. The same is printed for a hand-written controller (energy shaping, then
