@@ -309,11 +309,11 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     plots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plots)
     markdown = (ROOT / "docs" / "benchmarks.md").read_text()
-    pendulum, _ = plots.pendulum(markdown)  # Dreamer's SMALL_VECTOR: seeds 0-2, then 3-16 chosen on nothing
+    pendulum, _ = plots.pendulum(markdown)  # Dreamer's SMALL_VECTOR: seeds 0-2, then 3-18 chosen on nothing
     finals = [-134.8, -185.7, -118.4, -173.6, -107.9, -135.4, -120.9, -134.6, -155.5, -175.3, -130.2, -647.6]
-    finals += [-188.1, -155.1, -135.1, -121.2, -109.0]
-    assert [pendulum[f"seed {k}"][1][-1] for k in range(17)] == finals and pendulum["seed 8"][1][2] == -164.4
-    assert len(pendulum) == 17 and pendulum["seed 9"][1][:4] == [-1329.5, -1097.1, -1225.1, -187.3]
+    finals += [-188.1, -155.1, -135.1, -121.2, -109.0, -156.1, -188.5]
+    assert [pendulum[f"seed {k}"][1][-1] for k in range(19)] == finals and pendulum["seed 8"][1][2] == -164.4
+    assert len(pendulum) == 19 and pendulum["seed 9"][1][:4] == [-1329.5, -1097.1, -1225.1, -187.3]
     assert pendulum["seed 14"][1][:3] == [-862.9, -1641.2, -712.0]
     assert max(pendulum["seed 11"][1]) == -594.0  # the one seed below the gate of -300 throughout
     assert pendulum["seed 10"][1][:3] == [-1102.3, -1609.4, -146.8]
@@ -426,6 +426,8 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     hidden = multidiscrete["MultiDiscrete CartPole-v1 on seeds 3, 4 and 5, chosen on nothing"]
     assert [hidden[f"seed {k}"][1][-1] for k in (3, 4, 5)] == [500.0, 497.5, 500.0]
     assert hidden["seed 4"][1][7] == 300.6 and all(steps == [2000.0 * k for k in range(1, 16)] for steps, _ in hidden.values())
+    seed7 = multidiscrete["MultiDiscrete CartPole-v1 on seed 7, chosen on nothing"]["seed 7"]
+    assert seed7[1] == [191.2, 273.8, 279.1, 126.6, 128.1] + [500.0] * 4 + [455.0, 238.4] + [500.0] * 4
     seed6 = multidiscrete["MultiDiscrete CartPole-v1 on seed 6, chosen on nothing"]["seed 6"]
     assert seed6 == (
         [2000.0 * k for k in range(1, 16)],
