@@ -58,11 +58,9 @@ def episode_states(
     while not done:
         with th.no_grad():
             observation = as_obs_dict(th.as_tensor(obs, dtype=th.float32, device=model.device)[None])
-            embed = world_model.encoder(policy.preprocess(observation, 1))
-            state, _ = world_model.rssm.observe_step(state, action, embed, first, deterministic=True)
+            action, state = policy(observation, state, action, first, deterministic=True)  # the acting step
             predicted.append(float(world_model.reward_model(state.features)[0]))
             values.append(float(behavior.critic(state.features)[0]))
-            action = behavior.actor.mode(behavior.actor(state.features))
         if controller is None:
             env_action = policy.to_env_action(action.cpu().numpy())[0]
         else:

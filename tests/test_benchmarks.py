@@ -426,13 +426,13 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     hidden = multidiscrete["MultiDiscrete CartPole-v1 on seeds 3, 4 and 5, chosen on nothing"]
     assert [hidden[f"seed {k}"][1][-1] for k in (3, 4, 5)] == [500.0, 497.5, 500.0]
     assert hidden["seed 4"][1][7] == 300.6 and all(steps == [2000.0 * k for k in range(1, 16)] for steps, _ in hidden.values())
-    seed7 = multidiscrete["MultiDiscrete CartPole-v1 on seed 7, chosen on nothing"]["seed 7"]
-    assert seed7[1] == [191.2, 273.8, 279.1, 126.6, 128.1] + [500.0] * 4 + [455.0, 238.4] + [500.0] * 4
     seed6 = multidiscrete["MultiDiscrete CartPole-v1 on seed 6, chosen on nothing"]["seed 6"]
     assert seed6 == (
         [2000.0 * k for k in range(1, 16)],
         [266.5, 216.0, 169.8, 142.4] + [500.0] * 5 + [370.8, 289.8] + [500.0] * 4,
     )
+    seed7 = multidiscrete["MultiDiscrete CartPole-v1 on seed 7, chosen on nothing"]["seed 7"]
+    assert seed7[1] == [191.2, 273.8, 279.1, 126.6, 128.1] + [500.0] * 4 + [455.0, 238.4] + [500.0] * 4
     paths = plots.plot_all(markdown, tmp_path)
     assert len(paths) == 8 and all(path.stat().st_size > 10_000 for path in paths)
 
