@@ -51,6 +51,11 @@ BENCHMARKS = {
     "walker_pixels": lambda seeds: make_grid(
         ["dreamer"], ["DMC/walker-walk-pixels-v0"], seeds, 50_000, "SMALL_PIXELS", **IMAGES
     ),
+    # SMALL_PIXELS (30 imagined steps) at train ratio 64, half its updates: on an AVX2 core without native bf16 an
+    # update takes 2.64 s, so ratio 128 needs about 5.6 hours a seed there and ratio 64 about 2.8 (docs/benchmarks.md)
+    "pixels_64_horizon30": lambda seeds: make_grid(
+        ["dreamer"], ["DMC/cartpole-balance-pixels-v0"], seeds, 50_000, "SMALL_PIXELS", kwargs={"train_ratio": 64}, **IMAGES
+    ),
     # the runs recorded before SMALL_PIXELS moved to a 30-step imagination, at the paper's 15: cartpole-balance (six
     # seeds, 476.1: the final models let the pole fall and spin it) and walker-walk (one seed); before that, at train
     # ratio 64: cartpole-balance (3 seeds, the pole spun), walker-walk (one seed), and cartpole-balance at the paper's
