@@ -59,7 +59,8 @@ BENCHMARKS = {
     ),
     # SMALL_PIXELS with a CNN of depth 8 (8-64 channels instead of 16-128): on an AVX2 core without native bf16 its
     # update takes 0.54 of the depth-16 one (float32, AVX2 code on an AMX Xeon), about 3.2 hours of updates at ratio 128
-    # by the 2.64 s measured on the AVX2 EPYC, where depth 16 needs 5.6 (docs/benchmarks.md)
+    # by the 2.64 s measured on the AVX2 EPYC, where depth 16 needs 5.6; it missed the gate on seeds 0 and 1 (mean
+    # 367.5, docs/benchmarks.md)
     "pixels_depth8": lambda seeds: make_grid(
         ["dreamer"],
         ["DMC/cartpole-balance-pixels-v0"],

@@ -428,6 +428,11 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
         "ratio 64, horizon 30, seed 0": (steps, [135.8, 255.7, 356.1, 259.0, 307.7, 330.8, 314.4, 316.4, 311.0, 327.4]),
         "ratio 64, horizon 30, seed 1": (steps, [135.9, 293.7, 458.0, 362.4, 284.5, 290.3, 406.5, 325.4, 368.1, 500.2]),
     }
+    depth8 = plots.tables(markdown.split("### A CNN of depth 8")[1])[1]  # after the timing table, two seeds
+    assert plots.seed_curves(depth8, label="{}") == {
+        "depth 8, seed 0": (steps, [185.5, 254.8, 253.2, 294.8, 400.3, 392.6, 449.0, 262.3, 336.7, 339.0]),
+        "depth 8, seed 1": (steps, [145.5, 235.5, 416.5, 313.2, 288.2, 243.0, 479.8, 489.8, 404.5, 395.9]),
+    }
     multidiscrete = plots.attempts(markdown, "MultiDiscrete CartPole-v1", "MultiDiscrete actions")
     hidden = multidiscrete["MultiDiscrete CartPole-v1 on seeds 3, 4 and 5, chosen on nothing"]
     assert [hidden[f"seed {k}"][1][-1] for k in (3, 4, 5)] == [500.0, 497.5, 500.0]
