@@ -304,7 +304,7 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     """benchmarks/plots.py draws the docs' curves from the numbers in docs/benchmarks.md, the DreamerV3 CartPole
     attempts included (one panel per attempt, seed 0's curve in each), DreamerV3's Pendulum, pixel and MinAtar rows, and
     Dreamer's walker-walk from pixels at both train ratios, its six cartpole-balance seeds and the 30-step imagination
-    beside them (and at train ratio 64)."""
+    beside them (and at train ratio 64, and with a CNN of depth 8)."""
     spec = importlib.util.spec_from_file_location("benchmarks_plots", ROOT / "benchmarks" / "plots.py")
     plots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plots)
