@@ -70,6 +70,18 @@ BENCHMARKS = {
         kwargs={"policy_kwargs": {"cnn_depth": 8}},
         **IMAGES,
     ),
+    # SMALL_PIXELS with batches of 8 sequences instead of 16 at train ratio 64: as many updates as ratio 128 at batch
+    # 16 (7,600 in 50k policy steps), each 0.57 of the float32 update (AVX2 code on an AMX Xeon), about 3.4 hours of
+    # updates by the 2.64 s measured on the AVX2 EPYC (docs/benchmarks.md)
+    "pixels_batch8": lambda seeds: make_grid(
+        ["dreamer"],
+        ["DMC/cartpole-balance-pixels-v0"],
+        seeds,
+        50_000,
+        "SMALL_PIXELS",
+        kwargs={"batch_size": 8, "train_ratio": 64},
+        **IMAGES,
+    ),
     # the runs recorded before SMALL_PIXELS moved to a 30-step imagination, at the paper's 15: cartpole-balance (six
     # seeds, 476.1: the final models let the pole fall and spin it) and walker-walk (one seed); before that, at train
     # ratio 64: cartpole-balance (3 seeds, the pole spun), walker-walk (one seed), and cartpole-balance at the paper's
