@@ -18,6 +18,8 @@ there (nothing is re-run and nothing is added) and writes one plot per learning 
 * ``benchmark_pixels_horizon30.png``: the same task with ``SMALL_PIXELS`` at its 30-step imagination, beside the
   15-step preset's seeds (the paragraph "**`SMALL_PIXELS` with a 30-step imagination ...**" and its table
   "run | 5k | ...");
+* ``benchmark_pixels_cheaper.png``: the shipped ``SMALL_PIXELS``'s seeds 0 and 1 beside the cheaper settings tried
+  for CPUs without native bf16 (the subsections named in ``PIXELS_CHEAPER`` and their tables "run | 5k | ...");
 * ``benchmark_dreamerv3.png``: DreamerV3's other rows the same way (Pendulum-v1, DMC cartpole-balance from pixels,
   MinAtar Breakout), each gate dotted, a task's one-seed runs on seeds chosen on nothing in one panel.
 
@@ -220,6 +222,23 @@ def pixels_horizon(markdown: str) -> dict[str, tuple[list[float], list[float]]]:
     return curves
 
 
+#: The cheaper settings of ``SMALL_PIXELS`` tried for CPUs without native bf16: subsections of the pixel section, each
+#: with a table "run | 5k | ..." whose rows are named "<setting>, seed N"
+PIXELS_CHEAPER = ("### Train ratio 64 with the 30-step imagination", "### A CNN of depth 8", "### Batches of 8 sequences")
+
+
+def pixels_cheaper(markdown: str) -> dict[str, tuple[list[float], list[float]]]:
+    """The shipped ``SMALL_PIXELS``'s seeds 0 and 1 (rows "horizon 30, seed N" of :func:`pixels_horizon`, named
+    "shipped, seed N"), then each cheaper setting's curves: the table "run | 5k | ..." of each subsection in
+    :data:`PIXELS_CHEAPER`, by the row's name."""
+    shipped = pixels_horizon(markdown)
+    curves = {f"shipped, seed {k}": shipped[f"horizon 30, seed {k}"] for k in (0, 1)}
+    for heading in PIXELS_CHEAPER:
+        text = markdown.split(heading, 1)[1].split("\n### ", 1)[0]
+        curves.update(seed_curves(table(text, "run"), label="{}"))
+    return curves
+
+
 #: DreamerV3's other rows, one panel per attempt: (title prefix in the DreamerV3 section, issue 16's gate, y-limits)
 DREAMERV3_ROWS = [("Pendulum-v1", -300.0, (-1700, 0)), ("DMC cartpole-balance", 455.0, (0, 1000)), ("MinAtar", 1.0, (0, 5))]
 
@@ -272,7 +291,7 @@ def seed_style(name: str) -> tuple[str, dict]:
 
 
 def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
-    """Write the eight PNGs into ``out`` and return their paths."""
+    """Write the nine PNGs into ``out`` and return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "benchmark_pendulum.png", out / "benchmark_cartpole.png", out / "benchmark_minatar.png"]
 
@@ -353,6 +372,19 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     ax.set_ylim(0, 720)
     title = "Dreamer, SMALL_PIXELS, cartpole-balance, pixels: imagination 30 (solid), 15 (dashed)"
     _finish(ax, title, paths[-1], fontsize=8, ncol=2, loc="lower right")
+
+    paths.append(out / "benchmark_pixels_cheaper.png")
+    _, ax = plt.subplots(figsize=(9, 4.2))
+    cheaper = pixels_cheaper(markdown)
+    settings = list(dict.fromkeys(name.rsplit(", seed ", 1)[0] for name in cheaper))
+    for name, (steps, returns) in cheaper.items():
+        setting, seed = name.rsplit(", seed ", 1)
+        style = STYLES[int(seed) % 3]
+        ax.plot(steps, returns, markersize=4, alpha=0.85, label=name, color=f"C{settings.index(setting)}", **style)
+    ax.axhline(PIXELS_CARTPOLE[2], color="grey", linestyle=":", label="gate: Dreamer V1, published (100k env steps)")
+    ax.set_ylim(0, 720)
+    title = "Dreamer, SMALL_PIXELS and cheaper settings, cartpole-balance, pixels"
+    _finish(ax, title, paths[-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # the legend beside the axes
 
     paths.append(out / "benchmark_dreamerv3.png")
     panels = []

@@ -304,7 +304,7 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     """benchmarks/plots.py draws the docs' curves from the numbers in docs/benchmarks.md, the DreamerV3 CartPole
     attempts included (one panel per attempt, seed 0's curve in each), DreamerV3's Pendulum, pixel and MinAtar rows, and
     Dreamer's walker-walk from pixels at both train ratios, its six cartpole-balance seeds and the 30-step imagination
-    beside them (and at train ratio 64, and with a CNN of depth 8)."""
+    beside them (and at train ratio 64, with a CNN of depth 8 and with batches of 8: the cheaper settings' plot)."""
     spec = importlib.util.spec_from_file_location("benchmarks_plots", ROOT / "benchmarks" / "plots.py")
     plots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plots)
@@ -433,6 +433,14 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
         "depth 8, seed 0": (steps, [185.5, 254.8, 253.2, 294.8, 400.3, 392.6, 449.0, 262.3, 336.7, 339.0]),
         "depth 8, seed 1": (steps, [145.5, 235.5, 416.5, 313.2, 288.2, 243.0, 479.8, 489.8, 404.5, 395.9]),
     }
+    batch8 = {
+        "batch 8, seed 0": (steps, [179.8, 553.3, 388.9, 283.1, 502.6, 416.7, 424.8, 443.3, 478.8, 523.7]),
+        "batch 8, seed 1": (steps, [136.0, 477.4, 313.5, 354.9, 427.1, 496.0, 554.9, 462.6, 607.7, 489.7]),
+    }
+    cheaper = plots.pixels_cheaper(markdown)  # the shipped seeds 0 and 1, then the three cheaper settings
+    assert list(cheaper)[:2] == ["shipped, seed 0", "shipped, seed 1"] and cheaper["shipped, seed 0"][1][-1] == 662.6
+    assert {name: cheaper[name] for name in batch8} == batch8 and cheaper["depth 8, seed 1"][1][-1] == 395.9
+    assert len(cheaper) == 8 and cheaper["ratio 64, horizon 30, seed 1"][1][-1] == 500.2
     multidiscrete = plots.attempts(markdown, "MultiDiscrete CartPole-v1", "MultiDiscrete actions")
     hidden = multidiscrete["MultiDiscrete CartPole-v1 on seeds 3, 4 and 5, chosen on nothing"]
     assert [hidden[f"seed {k}"][1][-1] for k in (3, 4, 5)] == [500.0, 497.5, 500.0]
@@ -445,7 +453,7 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     seed7 = multidiscrete["MultiDiscrete CartPole-v1 on seed 7, chosen on nothing"]["seed 7"]
     assert seed7[1] == [191.2, 273.8, 279.1, 126.6, 128.1] + [500.0] * 4 + [455.0, 238.4] + [500.0] * 4
     paths = plots.plot_all(markdown, tmp_path)
-    assert len(paths) == 8 and all(path.stat().st_size > 10_000 for path in paths)
+    assert len(paths) == 9 and all(path.stat().st_size > 10_000 for path in paths)
 
 
 def test_product_floor_times_each_product_alone():
