@@ -296,7 +296,7 @@ def plot_all(markdown: str, out: pathlib.Path) -> list[pathlib.Path]:
     paths = [out / "benchmark_pendulum.png", out / "benchmark_cartpole.png", out / "benchmark_minatar.png"]
 
     curves, random_note = pendulum(markdown)
-    _, ax = plt.subplots(figsize=(9, 4.6))
+    _, ax = plt.subplots(figsize=(9, max(4.6, 0.21 * len(curves) + 0.9)))  # tall enough for a legend line per seed
     if random_note:
         low, high = (float(x) for x in re.findall(r"-?\d+", random_note))
         ax.axhspan(min(low, high), max(low, high), color="grey", alpha=0.15, label="random play (about)")
