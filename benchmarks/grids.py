@@ -72,8 +72,8 @@ BENCHMARKS = {
     ),
     # SMALL_PIXELS with batches of 8 sequences instead of 16 at train ratio 64: as many updates as ratio 128 at batch
     # 16 (7,600 in 50k policy steps), each 0.57 of the float32 update (AVX2 code on an AMX Xeon): on the AVX2 EPYC
-    # about 3.5 hours of updates and 4.0 of training with collection, by estimate; it kept the gate on seeds 0 and 1
-    # (mean 506.7, docs/benchmarks.md)
+    # about 3.5 hours of updates and 4.0 of training with collection, by estimate; it kept the gate on seeds 0-2
+    # (mean 547.3, docs/benchmarks.md)
     "pixels_batch8": lambda seeds: make_grid(
         ["dreamer"],
         ["DMC/cartpole-balance-pixels-v0"],

@@ -436,11 +436,12 @@ def test_plots_read_every_curve_from_the_docs(tmp_path):
     batch8 = {
         "batch 8, seed 0": (steps, [179.8, 553.3, 388.9, 283.1, 502.6, 416.7, 424.8, 443.3, 478.8, 523.7]),
         "batch 8, seed 1": (steps, [136.0, 477.4, 313.5, 354.9, 427.1, 496.0, 554.9, 462.6, 607.7, 489.7]),
+        "batch 8, seed 2": (steps, [136.8, 346.9, 267.0, 334.4, 305.8, 397.3, 441.6, 433.9, 594.3, 628.5]),
     }
-    cheaper = plots.pixels_cheaper(markdown)  # the shipped seeds 0 and 1, then the three cheaper settings
-    assert list(cheaper)[:2] == ["shipped, seed 0", "shipped, seed 1"] and cheaper["shipped, seed 0"][1][-1] == 662.6
+    cheaper = plots.pixels_cheaper(markdown)  # the shipped seeds 0-2, then the three cheaper settings
+    assert list(cheaper)[:3] == [f"shipped, seed {k}" for k in range(3)] and cheaper["shipped, seed 2"][1][-1] == 542.2
     assert {name: cheaper[name] for name in batch8} == batch8 and cheaper["depth 8, seed 1"][1][-1] == 395.9
-    assert len(cheaper) == 8 and cheaper["ratio 64, horizon 30, seed 1"][1][-1] == 500.2
+    assert len(cheaper) == 10 and cheaper["ratio 64, horizon 30, seed 1"][1][-1] == 500.2
     multidiscrete = plots.attempts(markdown, "MultiDiscrete CartPole-v1", "MultiDiscrete actions")
     hidden = multidiscrete["MultiDiscrete CartPole-v1 on seeds 3, 4 and 5, chosen on nothing"]
     assert [hidden[f"seed {k}"][1][-1] for k in (3, 4, 5)] == [500.0, 497.5, 500.0]
